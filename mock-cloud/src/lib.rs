@@ -1,0 +1,1 @@
+//! Mock cloud APIs (stub, being written).

@@ -1,0 +1,1 @@
+//! cloudscale.ch Floating IPs (stub, being written).

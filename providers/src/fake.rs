@@ -1,0 +1,1 @@
+//! The dry-run provider (stub, being written).

@@ -1,0 +1,114 @@
+//! Cloud providers for floaty, behind one small trait.
+//!
+//! A provider knows how to make one address point at this node. Everything
+//! else (when to call it, retries, back-off, timeouts, cancellation) lives in
+//! the caller's refresher, so a provider stays a thin, testable HTTP client.
+//!
+//! Providers build their HTTP client in their constructor. Construct them
+//! only *after* the refresher has forked: threads and connection pools do not
+//! survive `fork()`.
+
+use std::fmt;
+use std::future::Future;
+use std::net::IpAddr;
+use std::pin::Pin;
+use std::time::Duration;
+
+pub mod cloudscale;
+pub mod fake;
+mod http;
+
+pub use http::Secret;
+
+/// A boxed future, so that `dyn Provider` works without extra crates.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// How much a refresh may assume about where the address is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Right after a MASTER event the address is almost surely elsewhere:
+    /// write at once, every millisecond of failover counts.
+    Write,
+    /// Steady state: read where the address points, write only if elsewhere.
+    Verify,
+}
+
+/// What a successful refresh did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The address already pointed here; nothing was written.
+    AlreadyHere,
+    /// The address was written to point here. `previous` names where it
+    /// pointed before when that was read (Verify mode), for the warn log.
+    Moved { previous: Option<String> },
+}
+
+/// A failed refresh, classified by what the caller should do next.
+#[derive(Debug, thiserror::Error)]
+pub enum ProviderError {
+    /// 4xx other than 429: retrying soon will not help (bad token, unknown
+    /// address, ...). Wait for the next refresh interval.
+    #[error("{operation}: HTTP {status}: {message}")]
+    Rejected {
+        operation: String,
+        status: u16,
+        message: String,
+    },
+    /// 5xx, 429, connection or protocol trouble: retry on the back-off,
+    /// not sooner than `retry_after` when the server said so.
+    #[error("{operation}: {message}")]
+    Transient {
+        operation: String,
+        message: String,
+        retry_after: Option<Duration>,
+    },
+    /// The provider cannot work with what it was given (no token, no server
+    /// UUID and no metadata, ...).
+    #[error("{0}")]
+    Setup(String),
+}
+
+impl ProviderError {
+    /// Whether the back-off should retry before the next interval.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, ProviderError::Transient { .. })
+    }
+
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            ProviderError::Transient { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+}
+
+/// One line of a self-test report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Check {
+    pub what: String,
+    pub result: Result<String, String>,
+}
+
+impl fmt::Display for Check {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.result {
+            Ok(detail) => write!(f, "OK   {}: {}", self.what, detail),
+            Err(e) => write!(f, "FAIL {}: {}", self.what, e),
+        }
+    }
+}
+
+/// The one trait every cloud implements.
+pub trait Provider: Send + Sync {
+    /// Short name for logs (`cloudscale`, `exoscale`, `dry-run`).
+    fn name(&self) -> &'static str;
+
+    /// Who "here" is, for logs (a server UUID, an instance ID).
+    fn target(&self) -> String;
+
+    /// Make `ip` (a host address, never a network) point at this node.
+    fn refresh(&self, ip: IpAddr, mode: Mode) -> BoxFuture<'_, Result<Outcome, ProviderError>>;
+
+    /// Check credentials and reachability; one `Check` per probe.
+    fn self_test(&self) -> BoxFuture<'_, Vec<Check>>;
+}

@@ -1,0 +1,1 @@
+//! floaty's YAML config (stub, being written).

@@ -1,0 +1,1 @@
+//! Reading keepalived.conf the way keepalived does (stub, being written).

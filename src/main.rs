@@ -1,0 +1,6 @@
+mod address;
+mod config;
+mod event;
+mod keepalived;
+
+fn main() {}

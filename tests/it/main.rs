@@ -1,0 +1,1 @@
+//! Behaviour tests: every test here runs the built `floaty` binary.
