@@ -18,7 +18,9 @@ pub struct Vip {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AddressError {
-    #[error("`{0}` is not an IP address (write e.g. 192.0.2.10, 192.0.2.10/24 or 2001:db8::10/64)")]
+    #[error(
+        "`{0}` is not an IP address (write e.g. 192.0.2.10, 192.0.2.10/24 or 2001:db8::10/64)"
+    )]
     BadAddress(String),
     #[error("`{0}` has a prefix length out of range (0-32 for IPv4, 0-128 for IPv6)")]
     BadPrefix(String),

@@ -1,1 +1,1633 @@
-//! floaty's YAML config (stub, being written).
+//! floaty's YAML config file.
+//!
+//! The keys, defaults and value syntax are vshn/floaty's, so a file written
+//! for the Go tool loads unchanged. What differs is how mistakes are
+//! reported: this file is usually edited on a production router in a hurry,
+//! so every error is one line naming the file, the line, the key as a dotted
+//! path and what to write instead.
+//!
+//! How: every value with a rule (durations, UUIDs, addresses, URLs, the lock
+//! template, the multiplier) is a newtype whose `Deserialize` does the check,
+//! so serde_yaml attaches position and key path to our message for free.
+//! [`ConfigError`] then takes serde_yaml's text apart and puts it back in our
+//! one-line shape. Only checks that span keys (provider-dependent defaults,
+//! required credentials) run after deserializing and carry no line.
+//!
+//! To add a key: add a field to the matching `Raw*` struct (serde's
+//! "unknown key" message picks it up by itself), and copy it into the public
+//! struct in [`build`].
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use floaty_providers::Secret;
+use serde::de::{self, Deserializer, Visitor};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use crate::address::Vip;
+use crate::duration;
+
+const DEFAULT_LOCK_FILE_TEMPLATE: &str = "/var/lock/floaty.%s.lock";
+const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(10);
+const DEFAULT_KEEPALIVED_CONFIG: &str = "/etc/keepalived/keepalived.conf";
+const DEFAULT_REFRESH_INTERVAL: Duration = Duration::from_secs(60);
+const DEFAULT_REFRESH_TIMEOUT: Duration = Duration::from_secs(10);
+/// Exoscale's API is slower to answer than cloudscale's; vshn/floaty's
+/// documentation recommends 15s there, so that is what an absent key means.
+const DEFAULT_EXOSCALE_REFRESH_TIMEOUT: Duration = Duration::from_secs(15);
+const DEFAULT_CLOUDSCALE_ENDPOINT: &str = "https://api.cloudscale.ch/";
+
+/// The whole configuration, defaults applied and every value checked.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file this came from, for messages that point the user back to it.
+    pub path: PathBuf,
+    pub lock_file_template: LockTemplate,
+    pub lock_timeout: Duration,
+    pub keepalived_config: PathBuf,
+    /// keepalived's `-i`/`--config-id`: picks the `@id`-prefixed lines of a
+    /// config shared by several nodes. `None` means keepalived's default.
+    pub keepalived_config_id: Option<String>,
+    /// Empty means: manage the VIPs found in keepalived's config.
+    pub managed_addresses: Vec<Vip>,
+    pub refresh_interval: Duration,
+    pub refresh_timeout: Duration,
+    pub back_off: BackOff,
+    pub provider: ProviderKind,
+    pub cloudscale: Cloudscale,
+    pub exoscale: Exoscale,
+}
+
+/// The effective settings, defaults included, in the file's own syntax:
+/// what `floaty check` and debug logs show so an operator can see what a
+/// missing key turned into. Credentials print as `***` or `(not set)`.
+impl fmt::Display for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let d = duration::format;
+        let secret = |s: &Option<Secret>| match s {
+            Some(_) => "***",
+            None => "(not set)",
+        };
+        let opt = |o: Option<String>| o.unwrap_or_else(|| "(not set)".to_string());
+        writeln!(f, "# {}", self.path.display())?;
+        writeln!(f, "lock-file-template: {}", self.lock_file_template)?;
+        writeln!(f, "lock-timeout: {}", d(self.lock_timeout))?;
+        writeln!(f, "keepalived-config: {}", self.keepalived_config.display())?;
+        writeln!(
+            f,
+            "keepalived-config-id: {}",
+            opt(self.keepalived_config_id.clone())
+        )?;
+        if self.managed_addresses.is_empty() {
+            writeln!(f, "managed-addresses: [] # the VIPs in keepalived-config")?;
+        } else {
+            writeln!(f, "managed-addresses:")?;
+            for vip in &self.managed_addresses {
+                writeln!(f, "  - {vip}")?;
+            }
+        }
+        writeln!(f, "refresh-interval: {}", d(self.refresh_interval))?;
+        writeln!(f, "refresh-timeout: {}", d(self.refresh_timeout))?;
+        let b = &self.back_off;
+        writeln!(f, "back-off:")?;
+        writeln!(f, "  initial-interval: {}", d(b.initial_interval))?;
+        writeln!(f, "  multiplier: {}", b.multiplier)?;
+        writeln!(f, "  max-interval: {}", d(b.max_interval))?;
+        writeln!(
+            f,
+            "  max-elapsed-time: {}",
+            b.max_elapsed_time
+                .map_or("0 # retry for ever".to_string(), d)
+        )?;
+        writeln!(f, "provider: {}", self.provider)?;
+        match self.provider {
+            ProviderKind::Cloudscale => {
+                let c = &self.cloudscale;
+                writeln!(f, "cloudscale:")?;
+                writeln!(f, "  endpoint: {}", c.endpoint)?;
+                writeln!(f, "  token: {}", secret(&c.token))?;
+                writeln!(
+                    f,
+                    "  server-uuid: {}",
+                    opt(c.server_uuid.map(|u| u.to_string()))
+                )?;
+                write!(f, "  hostname-to-server-uuid:")?;
+                if c.hostname_to_server_uuid.is_empty() {
+                    write!(f, " {{}}")?;
+                }
+                for (host, uuid) in &c.hostname_to_server_uuid {
+                    write!(f, "\n    {host}: {uuid}")?;
+                }
+                Ok(())
+            }
+            ProviderKind::Exoscale => {
+                let e = &self.exoscale;
+                writeln!(f, "exoscale:")?;
+                writeln!(f, "  endpoint: {}", opt(e.endpoint.clone()))?;
+                writeln!(f, "  zone: {}", opt(e.zone.clone()))?;
+                writeln!(f, "  key: {}", secret(&e.key))?;
+                writeln!(f, "  secret: {}", secret(&e.secret))?;
+                write!(
+                    f,
+                    "  instance-id: {}",
+                    opt(e.instance_id.map(|u| u.to_string()))
+                )
+            }
+        }
+    }
+}
+
+/// Retry policy for failed cloud API calls (the same knobs as the Go
+/// `cenkalti/backoff` library vshn/floaty used).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BackOff {
+    pub initial_interval: Duration,
+    pub multiplier: f64,
+    pub max_interval: Duration,
+    /// `None` = retry for ever (`max-elapsed-time: 0`, the default).
+    pub max_elapsed_time: Option<Duration>,
+}
+
+impl Default for BackOff {
+    fn default() -> Self {
+        BackOff {
+            initial_interval: Duration::from_secs(1),
+            multiplier: 1.1,
+            max_interval: Duration::from_secs(10),
+            max_elapsed_time: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProviderKind {
+    Cloudscale,
+    Exoscale,
+}
+
+impl ProviderKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProviderKind::Cloudscale => "cloudscale",
+            ProviderKind::Exoscale => "exoscale",
+        }
+    }
+}
+
+impl fmt::Display for ProviderKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Cloudscale {
+    /// Always an http(s) URL ending in `/`, so API paths can be appended.
+    pub endpoint: String,
+    pub token: Option<Secret>,
+    pub server_uuid: Option<Uuid>,
+    pub hostname_to_server_uuid: BTreeMap<String, Uuid>,
+}
+
+impl Default for Cloudscale {
+    fn default() -> Self {
+        Cloudscale {
+            endpoint: DEFAULT_CLOUDSCALE_ENDPOINT.to_string(),
+            token: None,
+            server_uuid: None,
+            hostname_to_server_uuid: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Exoscale {
+    pub endpoint: Option<String>,
+    pub zone: Option<String>,
+    pub key: Option<Secret>,
+    pub secret: Option<Secret>,
+    pub instance_id: Option<Uuid>,
+}
+
+/// Where the per-VRRP-instance lock file lives: a path with one `%s` for the
+/// instance name (vshn/floaty's `lock-file-template`, a Go `Sprintf` format).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockTemplate(String);
+
+impl LockTemplate {
+    /// Only `%s` (once) and `%%` are accepted: the Go tool fed this to
+    /// `Sprintf`, where any other directive produced a garbage file name
+    /// like `%!d(string=VI_1)`; better to refuse it up front.
+    pub fn new(template: &str) -> Result<Self, String> {
+        let mut placeholders = 0;
+        let mut chars = template.chars();
+        while let Some(c) = chars.next() {
+            if c != '%' {
+                continue;
+            }
+            match chars.next() {
+                Some('s') => placeholders += 1,
+                Some('%') => {}
+                Some(other) => {
+                    return Err(format!(
+                        "{template:?} contains `%{other}`; only %s (the instance name) and %% (a literal %) are allowed"
+                    ))
+                }
+                None => {
+                    return Err(format!(
+                        "{template:?} ends in a lone %; write %% for a literal %"
+                    ))
+                }
+            }
+        }
+        match placeholders {
+            1 => Ok(LockTemplate(template.to_string())),
+            0 => Err(format!(
+                "{template:?} has no %s; it needs one for the instance name, e.g. {DEFAULT_LOCK_FILE_TEMPLATE}"
+            )),
+            n => Err(format!(
+                "{template:?} has {n} %s; it needs exactly one, e.g. {DEFAULT_LOCK_FILE_TEMPLATE}"
+            )),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The lock file for one VRRP instance or group. The name comes from
+    /// keepalived, i.e. from whoever wrote keepalived.conf, so it is
+    /// percent-encoded down to `[A-Za-z0-9._~-]`: no `/`, no `..`, no
+    /// spaces or quotes can move the lock out of its directory.
+    pub fn path_for(&self, instance_name: &str) -> PathBuf {
+        let name = encode_name(instance_name);
+        let mut out = String::with_capacity(self.0.len() + name.len());
+        let mut chars = self.0.chars();
+        while let Some(c) = chars.next() {
+            if c != '%' {
+                out.push(c);
+                continue;
+            }
+            // `new` guarantees only %s and %% occur.
+            match chars.next() {
+                Some('s') => out.push_str(&name),
+                _ => out.push('%'),
+            }
+        }
+        PathBuf::from(out)
+    }
+}
+
+impl Default for LockTemplate {
+    fn default() -> Self {
+        LockTemplate(DEFAULT_LOCK_FILE_TEMPLATE.to_string())
+    }
+}
+
+impl fmt::Display for LockTemplate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+fn encode_name(name: &str) -> String {
+    // "." and ".." are made of safe bytes but still mean "this directory" and
+    // "the parent" when the template is e.g. `/run/floaty/%s`.
+    match name {
+        "." => return "%2E".to_string(),
+        ".." => return "%2E%2E".to_string(),
+        _ => {}
+    }
+    let mut out = String::with_capacity(name.len());
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'~' | b'-') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// A config that cannot be used. Always the user's to fix, so the caller
+/// treats every variant as a usage error (exit status 2).
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{}: cannot read config file: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}", render(path, *line, *column, key.as_deref(), message))]
+    Invalid {
+        path: PathBuf,
+        /// 1-based, where serde_yaml knows it.
+        line: Option<usize>,
+        column: Option<usize>,
+        /// Dotted key path such as `back-off.multiplier`.
+        key: Option<String>,
+        message: String,
+    },
+}
+
+fn render(
+    path: &Path,
+    line: Option<usize>,
+    column: Option<usize>,
+    key: Option<&str>,
+    message: &str,
+) -> String {
+    let mut s = format!("{}: ", path.display());
+    match (line, column) {
+        (Some(l), Some(c)) => s.push_str(&format!("line {l}, column {c}: ")),
+        (Some(l), None) => s.push_str(&format!("line {l}: ")),
+        _ => {}
+    }
+    if let Some(key) = key {
+        s.push_str(key);
+        s.push_str(": ");
+    }
+    s.push_str(message);
+    s
+}
+
+impl ConfigError {
+    fn invalid(path: &Path, key: Option<&str>, message: impl Into<String>) -> Self {
+        ConfigError::Invalid {
+            path: path.to_path_buf(),
+            line: None,
+            column: None,
+            key: key.map(str::to_string),
+            message: message.into(),
+        }
+    }
+}
+
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let read_err = |source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    // Checked first: reading a directory fails with a less obvious error on
+    // some systems (or not at all, on others).
+    if std::fs::metadata(path).map_err(read_err)?.is_dir() {
+        return Err(read_err(std::io::Error::new(
+            std::io::ErrorKind::IsADirectory,
+            "is a directory, not a file",
+        )));
+    }
+    let text = std::fs::read_to_string(path).map_err(read_err)?;
+    parse(&text, path)
+}
+
+pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+    // A first, position-less look: to tell "empty" from "broken", and to learn
+    // the secret values so no error message can ever echo them.
+    let secrets = match serde_yaml::from_str::<serde_yaml::Value>(text) {
+        Ok(serde_yaml::Value::Null) => return Err(ConfigError::invalid(
+            path,
+            None,
+            "the file is empty; it needs at least `provider: cloudscale` or `provider: exoscale`",
+        )),
+        Ok(value) => secret_values(&value),
+        Err(_) => Vec::new(),
+    };
+    let raw: RawConfig =
+        serde_yaml::from_str(text).map_err(|e| yaml_error(&e, text, path, &secrets))?;
+    build(raw, path)
+}
+
+impl Config {
+    /// Credentials are only needed to talk to the cloud; `--dry-run` and
+    /// tooling that just reads the file must work without them.
+    pub fn validate_for_run(&self, dry_run: bool) -> Result<(), ConfigError> {
+        if dry_run {
+            return Ok(());
+        }
+        let missing = |key: &str, what: &str| {
+            ConfigError::invalid(&self.path, Some(key), format!("missing; set it to {what}"))
+        };
+        match self.provider {
+            ProviderKind::Cloudscale => {
+                if self.cloudscale.token.is_none() {
+                    return Err(missing(
+                        "cloudscale.token",
+                        "a cloudscale API token with write access",
+                    ));
+                }
+            }
+            ProviderKind::Exoscale => {
+                if self.exoscale.key.is_none() {
+                    return Err(missing("exoscale.key", "your Exoscale API key (EXO...)"));
+                }
+                if self.exoscale.secret.is_none() {
+                    return Err(missing("exoscale.secret", "your Exoscale API secret"));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn build(raw: RawConfig, path: &Path) -> Result<Config, ConfigError> {
+    let provider = raw.provider.and_then(|p| p.0).ok_or_else(|| {
+        ConfigError::invalid(
+            path,
+            Some("provider"),
+            "missing; set `provider: cloudscale` or `provider: exoscale`",
+        )
+    })?;
+    let keepalived_config = match raw.keepalived_config {
+        // Relative to the YAML file, not to wherever floaty was started from
+        // (keepalived runs notify scripts with cwd `/`).
+        Some(p) => path.parent().unwrap_or(Path::new("")).join(p.0),
+        None => PathBuf::from(DEFAULT_KEEPALIVED_CONFIG),
+    };
+    let default_timeout = match provider {
+        ProviderKind::Exoscale => DEFAULT_EXOSCALE_REFRESH_TIMEOUT,
+        ProviderKind::Cloudscale => DEFAULT_REFRESH_TIMEOUT,
+    };
+    let back_off = raw.back_off.unwrap_or_default();
+    let defaults = BackOff::default();
+    let cloudscale = raw.cloudscale.unwrap_or_default();
+    let exoscale = raw.exoscale.unwrap_or_default();
+    Ok(Config {
+        path: path.to_path_buf(),
+        lock_file_template: raw.lock_file_template.unwrap_or_default(),
+        lock_timeout: raw.lock_timeout.map_or(DEFAULT_LOCK_TIMEOUT, |d| d.0),
+        keepalived_config,
+        keepalived_config_id: raw.keepalived_config_id.map(|s| s.0),
+        managed_addresses: raw
+            .managed_addresses
+            .unwrap_or_default()
+            .into_iter()
+            .map(|v| v.0)
+            .collect(),
+        refresh_interval: raw
+            .refresh_interval
+            .map_or(DEFAULT_REFRESH_INTERVAL, |d| d.0),
+        refresh_timeout: raw.refresh_timeout.map_or(default_timeout, |d| d.0),
+        back_off: BackOff {
+            initial_interval: back_off
+                .initial_interval
+                .map_or(defaults.initial_interval, |d| d.0),
+            multiplier: back_off.multiplier.map_or(defaults.multiplier, |m| m.0),
+            max_interval: back_off.max_interval.map_or(defaults.max_interval, |d| d.0),
+            max_elapsed_time: match back_off.max_elapsed_time {
+                Some(AnyDuration(d)) if !d.is_zero() => Some(d),
+                _ => None,
+            },
+        },
+        provider,
+        cloudscale: Cloudscale {
+            endpoint: cloudscale
+                .endpoint
+                .and_then(|e| e.0)
+                .unwrap_or_else(|| DEFAULT_CLOUDSCALE_ENDPOINT.to_string()),
+            token: cloudscale.token.and_then(|s| s.0),
+            server_uuid: cloudscale.server_uuid.and_then(|u| u.0),
+            hostname_to_server_uuid: cloudscale
+                .hostname_to_server_uuid
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|(host, u)| Some((host, u.0?)))
+                .collect(),
+        },
+        exoscale: Exoscale {
+            endpoint: exoscale.endpoint.and_then(|e| e.0),
+            zone: exoscale.zone.and_then(|z| z.0),
+            key: exoscale.key.and_then(|s| s.0),
+            secret: exoscale.secret.and_then(|s| s.0),
+            instance_id: exoscale.instance_id.and_then(|u| u.0),
+        },
+    })
+}
+
+// ---------------------------------------------------------------------------
+// What the YAML holds. Every field is an Option so that `key:` with no value
+// means "default", as it did with Go's yaml.v2.
+
+#[derive(Deserialize, Default)]
+#[serde(
+    deny_unknown_fields,
+    rename_all = "kebab-case",
+    expecting = "a mapping of settings such as `provider: cloudscale`"
+)]
+struct RawConfig {
+    lock_file_template: Option<LockTemplate>,
+    lock_timeout: Option<PositiveDuration>,
+    keepalived_config: Option<NonEmpty>,
+    keepalived_config_id: Option<NonEmpty>,
+    managed_addresses: Option<Vec<VipValue>>,
+    refresh_interval: Option<PositiveDuration>,
+    refresh_timeout: Option<PositiveDuration>,
+    back_off: Option<RawBackOff>,
+    provider: Option<ProviderValue>,
+    cloudscale: Option<RawCloudscale>,
+    exoscale: Option<RawExoscale>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(
+    deny_unknown_fields,
+    rename_all = "kebab-case",
+    expecting = "a mapping with initial-interval, multiplier, max-interval, max-elapsed-time"
+)]
+struct RawBackOff {
+    initial_interval: Option<PositiveDuration>,
+    multiplier: Option<Multiplier>,
+    max_interval: Option<PositiveDuration>,
+    max_elapsed_time: Option<AnyDuration>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(
+    deny_unknown_fields,
+    rename_all = "kebab-case",
+    expecting = "a mapping with endpoint, token, server-uuid, hostname-to-server-uuid"
+)]
+struct RawCloudscale {
+    endpoint: Option<Endpoint>,
+    token: Option<SecretValue>,
+    server_uuid: Option<UuidValue>,
+    hostname_to_server_uuid: Option<BTreeMap<String, UuidValue>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(
+    deny_unknown_fields,
+    rename_all = "kebab-case",
+    expecting = "a mapping with endpoint, zone, key, secret, instance-id"
+)]
+struct RawExoscale {
+    endpoint: Option<ExoscaleEndpoint>,
+    zone: Option<OptionalText>,
+    key: Option<SecretValue>,
+    secret: Option<SecretValue>,
+    instance_id: Option<UuidValue>,
+}
+
+/// Keys that belong in a section, for the hint when one is written at the top.
+const SECTION_KEYS: &[(&str, &[&str])] = &[
+    (
+        "back-off",
+        &[
+            "initial-interval",
+            "multiplier",
+            "max-interval",
+            "max-elapsed-time",
+        ],
+    ),
+    (
+        "cloudscale",
+        &[
+            "endpoint",
+            "token",
+            "server-uuid",
+            "hostname-to-server-uuid",
+        ],
+    ),
+    (
+        "exoscale",
+        &["endpoint", "zone", "key", "secret", "instance-id"],
+    ),
+];
+
+// ---------------------------------------------------------------------------
+// Checked values. Each `Deserialize` reads the scalar as text (serde_yaml
+// hands every scalar over as a string, so `token: 1234` works as in Go) and
+// returns our message; serde_yaml adds line and key.
+
+/// Reads a scalar as text and checks it. Non-text input from other formats
+/// is described by its type only: the value might be a secret.
+struct TextVisitor<T> {
+    expecting: &'static str,
+    check: fn(&str) -> Result<T, String>,
+}
+
+impl<T> Visitor<'_> for TextVisitor<T> {
+    type Value = T;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(self.expecting)
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<T, E> {
+        (self.check)(v).map_err(E::custom)
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<T, E> {
+        Err(E::custom(format!(
+            "expected {}, found a boolean",
+            self.expecting
+        )))
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<T, E> {
+        Err(E::custom(format!(
+            "expected {}, found a number",
+            self.expecting
+        )))
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<T, E> {
+        Err(E::custom(format!(
+            "expected {}, found a number",
+            self.expecting
+        )))
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<T, E> {
+        Err(E::custom(format!(
+            "expected {}, found a number",
+            self.expecting
+        )))
+    }
+}
+
+fn text<'de, D, T>(
+    d: D,
+    expecting: &'static str,
+    check: fn(&str) -> Result<T, String>,
+) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    d.deserialize_str(TextVisitor { expecting, check })
+}
+
+impl<'de> Deserialize<'de> for LockTemplate {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        text(d, "a path with one %s", LockTemplate::new)
+    }
+}
+
+/// Intervals and timeouts: zero would mean a busy loop or an instant failure.
+struct PositiveDuration(Duration);
+
+impl<'de> Deserialize<'de> for PositiveDuration {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        text(d, "a duration like 10s", |s| {
+            match duration::parse(s).map_err(|e| e.to_string())? {
+                d if d.is_zero() => Err(format!(
+                    "`{s}` is zero; it must be longer than that, e.g. 10s"
+                )),
+                d => Ok(PositiveDuration(d)),
+            }
+        })
+    }
+}
+
+/// `max-elapsed-time`, where 0 has a meaning (no limit).
+struct AnyDuration(Duration);
+
+impl<'de> Deserialize<'de> for AnyDuration {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        duration::deserialize(d).map(AnyDuration)
+    }
+}
+
+struct Multiplier(f64);
+
+impl<'de> Deserialize<'de> for Multiplier {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Multiplier;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a number of at least 1, e.g. 1.5")
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Multiplier, E> {
+                // Below 1 the waits would shrink: hammering a failing API.
+                if v.is_finite() && v >= 1.0 {
+                    Ok(Multiplier(v))
+                } else {
+                    Err(E::custom(format!(
+                        "{v} is not allowed; the multiplier must be a number of at least 1, e.g. 1.5"
+                    )))
+                }
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Multiplier, E> {
+                self.visit_f64(v as f64)
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Multiplier, E> {
+                self.visit_f64(v as f64)
+            }
+        }
+        d.deserialize_f64(V)
+    }
+}
+
+struct VipValue(Vip);
+
+impl<'de> Deserialize<'de> for VipValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        text(d, "an address like 192.0.2.10 or 2001:db8::10/64", |s| {
+            s.parse().map(VipValue).map_err(|e| format!("{e}"))
+        })
+    }
+}
+
+/// `None` for the nil UUID: vshn/floaty treated all-zeros as "not set".
+struct UuidValue(Option<Uuid>);
+
+impl<'de> Deserialize<'de> for UuidValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        text(d, "a UUID", |s| {
+            match Uuid::parse_str(s.trim()) {
+            Ok(u) if u.is_nil() => Ok(UuidValue(None)),
+            Ok(u) => Ok(UuidValue(Some(u))),
+            Err(_) => Err(format!(
+                "{s:?} is not a UUID (expected 8-4-4-4-12 hex digits, e.g. 6c1c8e4e-8f2a-4b0e-9a53-3c1e8f0a2b7d)"
+            )),
+        }
+        })
+    }
+}
+
+/// Empty means absent, as with Go's zero-value strings.
+struct SecretValue(Option<Secret>);
+
+impl<'de> Deserialize<'de> for SecretValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        // The check must never quote its input.
+        text(d, "a string", |s| {
+            Ok(SecretValue((!s.is_empty()).then(|| Secret::new(s))))
+        })
+    }
+}
+
+struct OptionalText(Option<String>);
+
+impl<'de> Deserialize<'de> for OptionalText {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        text(d, "a string", |s| {
+            Ok(OptionalText((!s.is_empty()).then(|| s.to_string())))
+        })
+    }
+}
+
+/// Paths and ids where an empty string can only be a mistake.
+struct NonEmpty(String);
+
+impl<'de> Deserialize<'de> for NonEmpty {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        text(d, "a non-empty string", |s| {
+            if s.is_empty() {
+                Err("empty; remove the key to use the default".to_string())
+            } else {
+                Ok(NonEmpty(s.to_string()))
+            }
+        })
+    }
+}
+
+/// cloudscale's base URL, normalised to end in `/` so API paths can be
+/// appended. Empty means the default.
+struct Endpoint(Option<String>);
+
+impl<'de> Deserialize<'de> for Endpoint {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        text(d, "an http(s) URL", |s| {
+            Ok(Endpoint(check_url(s)?.map(|mut url| {
+                if !url.ends_with('/') {
+                    url.push('/');
+                }
+                url
+            })))
+        })
+    }
+}
+
+/// Exoscale's endpoint goes to its client library as written: whether a
+/// trailing `/` matters there is the library's business.
+struct ExoscaleEndpoint(Option<String>);
+
+impl<'de> Deserialize<'de> for ExoscaleEndpoint {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        text(d, "an http(s) URL", |s| check_url(s).map(ExoscaleEndpoint))
+    }
+}
+
+fn check_url(s: &str) -> Result<Option<String>, String> {
+    if s.is_empty() {
+        return Ok(None);
+    }
+    let bad = || format!("{s:?} is not an http(s) URL (write e.g. {DEFAULT_CLOUDSCALE_ENDPOINT})");
+    let lower = s.to_ascii_lowercase();
+    let rest = lower
+        .strip_prefix("https://")
+        .or_else(|| lower.strip_prefix("http://"))
+        .ok_or_else(bad)?;
+    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if host.is_empty()
+        || host.starts_with(':')
+        || s.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(bad());
+    }
+    if s.contains(['?', '#']) {
+        return Err(format!(
+            "{s:?} has a query or fragment; give only the base URL, e.g. {DEFAULT_CLOUDSCALE_ENDPOINT}"
+        ));
+    }
+    Ok(Some(s.to_string()))
+}
+
+/// `provider:`; empty counts as missing, like in vshn/floaty.
+struct ProviderValue(Option<ProviderKind>);
+
+impl<'de> Deserialize<'de> for ProviderValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        text(d, "cloudscale or exoscale", |s| match s {
+            "" => Ok(ProviderValue(None)),
+            "cloudscale" => Ok(ProviderValue(Some(ProviderKind::Cloudscale))),
+            "exoscale" => Ok(ProviderValue(Some(ProviderKind::Exoscale))),
+            other => {
+                let hint = match other.trim().to_ascii_lowercase().as_str() {
+                    "cloudscale" => "; did you mean `cloudscale`?",
+                    "exoscale" => "; did you mean `exoscale`?",
+                    _ => "",
+                };
+                Err(format!(
+                    "{other:?} is not a supported provider (write cloudscale or exoscale{hint})"
+                ))
+            }
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------
+// serde_yaml's error text, reshaped.
+
+/// serde_yaml prints `KEY.PATH: MESSAGE at line L column C` (no path at the
+/// top level). The position is available as data; the key path only as
+/// text, so it is cut off the front where it looks like one.
+fn yaml_error(
+    err: &serde_yaml::Error,
+    source: &str,
+    path: &Path,
+    secrets: &[String],
+) -> ConfigError {
+    let location = err.location();
+    let mut text = err.to_string();
+    if let Some(loc) = &location {
+        let at = format!(" at line {} column {}", loc.line(), loc.column());
+        text = text.replacen(&at, "", 1);
+    }
+    let (key, message) = split_key(&text);
+    let mut position = location.as_ref().map(|l| (l.line(), l.column()));
+    // serde_yaml places a duplicate at the start of its mapping; point at the
+    // second occurrence instead, where the user has to look.
+    if let (Some(m), Some((line, column))) = (message, position) {
+        if let Some(name) = m
+            .strip_prefix("duplicate field `")
+            .and_then(|r| r.strip_suffix('`'))
+        {
+            position = second_occurrence(source, line, column, name).or(position);
+        }
+    }
+    let (key, message) = match message {
+        Some(m) => reword(key, m),
+        None if location.is_some() => (None, syntax_error(&text)),
+        None if text.contains("more than one document") => (
+            None,
+            "the file holds more than one YAML document (a second `---`); floaty reads exactly one"
+                .to_string(),
+        ),
+        None => (None, format!("invalid YAML: {text}")),
+    };
+    let redact = |s: String| {
+        secrets
+            .iter()
+            .fold(s, |acc, secret| acc.replace(secret.as_str(), "***"))
+    };
+    ConfigError::Invalid {
+        path: path.to_path_buf(),
+        line: position.map(|p| p.0),
+        column: position.map(|p| p.1),
+        key: key.map(redact),
+        message: redact(message),
+    }
+}
+
+/// The line and column of the second `name:` in the block mapping whose
+/// first key sits at (`line`, `column`). Flow mappings (`{a: 1, a: 2}`) are
+/// not searched; the caller keeps serde_yaml's position then.
+fn second_occurrence(text: &str, line: usize, column: usize, name: &str) -> Option<(usize, usize)> {
+    let indent = column.checked_sub(1)?;
+    let mut seen = 0;
+    for (i, l) in text.lines().enumerate().skip(line.checked_sub(1)?) {
+        let (lead, rest) = l.split_at(l.len() - l.trim_start_matches(' ').len());
+        if rest.is_empty() || rest.starts_with('#') {
+            continue;
+        }
+        if lead.len() < indent && i + 1 > line {
+            break; // left the mapping
+        }
+        if lead.len() != indent {
+            continue;
+        }
+        let rest = rest.strip_prefix("- ").unwrap_or(rest);
+        let key_end = ["\"", "'"]
+            .iter()
+            .find_map(|q| rest.strip_prefix(q)?.strip_prefix(name)?.strip_prefix(q))
+            .or_else(|| rest.strip_prefix(name));
+        if key_end.is_some_and(|r| r.trim_start().starts_with(':')) {
+            seen += 1;
+            if seen == 2 {
+                return Some((i + 1, indent + 1));
+            }
+        }
+    }
+    None
+}
+
+/// Returns (key path, message) for a deserialization error, or (None, None)
+/// for syntax and other errors that are not about a key's value.
+fn split_key(text: &str) -> (Option<String>, Option<&str>) {
+    const SERDE: &[&str] = &[
+        "unknown field `",
+        "invalid type: ",
+        "invalid value: ",
+        "duplicate field `",
+        "missing field `",
+        "invalid length ",
+        "unknown variant `",
+    ];
+    if SERDE.iter().any(|p| text.starts_with(p)) {
+        return (None, Some(text));
+    }
+    if let Some((prefix, message)) = text.split_once(": ") {
+        // Our own messages and serde's never have a space, quote or backtick
+        // before their first ": "; a key path does not have one either.
+        let looks_like_path = !prefix.is_empty()
+            && !prefix
+                .chars()
+                .any(|c| c.is_whitespace() || matches!(c, '`' | '"' | '\''));
+        if looks_like_path {
+            return (Some(prefix.to_string()), Some(message));
+        }
+    }
+    (None, None)
+}
+
+/// Returns the key to print before the message (none when the message
+/// names it itself) and the message in our words.
+fn reword(key: Option<String>, message: &str) -> (Option<String>, String) {
+    let full = |name: &str| match &key {
+        Some(parent) => format!("{parent}.{name}"),
+        None => name.to_string(),
+    };
+    if let Some(rest) = message.strip_prefix("unknown field `") {
+        return (None, unknown_key(key.as_deref(), rest));
+    }
+    if let Some(rest) = message.strip_prefix("duplicate field `") {
+        let name = rest.strip_suffix('`').unwrap_or(rest);
+        return (None, format!("`{}` is set twice; keep one", full(name)));
+    }
+    if let Some(rest) = message.strip_prefix("invalid type: ") {
+        if let Some((found, expected)) = rest.split_once(", expected ") {
+            let yaml_word = |s: &str| match s {
+                "sequence" | "a sequence" => "a list".to_string(),
+                "map" | "a map" => "a mapping".to_string(),
+                other => other.to_string(),
+            };
+            let mut m = format!(
+                "expected {}, found {}",
+                yaml_word(expected),
+                yaml_word(found)
+            );
+            if key.as_deref() == Some("managed-addresses") {
+                m.push_str(" (write one `- 192.0.2.10` line per address)");
+            }
+            return (key, m);
+        }
+    }
+    (key, message.to_string())
+}
+
+/// libyaml's "PROBLEM, while CONTEXT" plus the advice that fixes nearly all
+/// of them.
+fn syntax_error(text: &str) -> String {
+    let text = match text.split_once(", while ") {
+        Some((problem, context)) => format!("{problem} (while {context})"),
+        None => text.to_string(),
+    };
+    format!("invalid YAML: {text}; check the indentation and that each `key: value` has a space after the colon")
+}
+
+/// `rest` is serde's text after "unknown field `": "NAME`, expected one of
+/// `a`, `b`" (or "`, expected `a`", "`, there are no fields").
+fn unknown_key(parent: Option<&str>, rest: &str) -> String {
+    let end = rest
+        .find("`, expected ")
+        .or_else(|| rest.find("`, there are no fields"));
+    let (name, known) = match end {
+        Some(i) => (&rest[..i], &rest[i + 2..]),
+        None => (rest.trim_end_matches('`'), ""),
+    };
+    let known: Vec<&str> = known.split('`').skip(1).step_by(2).collect();
+    let full = match parent {
+        Some(p) => format!("{p}.{name}"),
+        None => name.to_string(),
+    };
+    let mut m = format!("unknown key `{full}` (known keys");
+    if let Some(p) = parent {
+        m.push_str(&format!(" in `{p}`"));
+    }
+    m.push_str(": ");
+    m.push_str(&known.join(", "));
+    let suggestion = known
+        .iter()
+        .map(|k| (edit_distance(name, k), *k))
+        .filter(|&(d, k)| d <= (k.len() / 3).max(1))
+        .min()
+        .map(|(_, k)| match parent {
+            Some(p) => format!("{p}.{k}"),
+            None => k.to_string(),
+        })
+        .or_else(|| {
+            // A section's key written at the top level (missing indentation).
+            parent.is_none().then_some(())?;
+            let sections: Vec<String> = SECTION_KEYS
+                .iter()
+                .filter(|(_, keys)| keys.contains(&name))
+                .map(|(section, _)| format!("{section}.{name}"))
+                .collect();
+            (!sections.is_empty()).then(|| sections.join("` or `"))
+        });
+    if let Some(s) = suggestion {
+        m.push_str(&format!("; did you mean `{s}`?"));
+    }
+    m.push(')');
+    m
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(ca != *cb))
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// The raw text of every credential, for redaction.
+fn secret_values(root: &serde_yaml::Value) -> Vec<String> {
+    let mut out = Vec::new();
+    for (section, key) in [
+        ("cloudscale", "token"),
+        ("exoscale", "key"),
+        ("exoscale", "secret"),
+    ] {
+        let value = root.get(section).and_then(|s| s.get(key));
+        let text = match value {
+            Some(serde_yaml::Value::String(s)) => s.clone(),
+            Some(serde_yaml::Value::Number(n)) => n.to_string(),
+            Some(serde_yaml::Value::Bool(b)) => b.to_string(),
+            _ => continue,
+        };
+        // Shorter "secrets" would mangle every message and protect nothing.
+        if text.len() >= 4 {
+            out.push(text);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FILE: &str = "/etc/floaty.yml";
+
+    fn ok(yaml: &str) -> Config {
+        parse(yaml, Path::new(FILE)).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn err(yaml: &str) -> String {
+        let e = parse(yaml, Path::new(FILE)).expect_err("should fail");
+        let s = e.to_string();
+        assert!(!s.contains('\n'), "not one line: {s}");
+        assert!(s.starts_with(&format!("{FILE}: ")), "{s}");
+        s
+    }
+
+    #[test]
+    fn defaults() {
+        let c = ok("provider: cloudscale\n");
+        assert_eq!(c.path, Path::new(FILE));
+        assert_eq!(c.lock_file_template.as_str(), "/var/lock/floaty.%s.lock");
+        assert_eq!(c.lock_timeout, Duration::from_secs(10));
+        assert_eq!(
+            c.keepalived_config,
+            Path::new("/etc/keepalived/keepalived.conf")
+        );
+        assert_eq!(c.keepalived_config_id, None);
+        assert!(c.managed_addresses.is_empty());
+        assert_eq!(c.refresh_interval, Duration::from_secs(60));
+        assert_eq!(c.refresh_timeout, Duration::from_secs(10));
+        assert_eq!(c.back_off, BackOff::default());
+        assert_eq!(c.back_off.initial_interval, Duration::from_secs(1));
+        assert_eq!(c.back_off.multiplier, 1.1);
+        assert_eq!(c.back_off.max_interval, Duration::from_secs(10));
+        assert_eq!(c.back_off.max_elapsed_time, None);
+        assert_eq!(c.provider, ProviderKind::Cloudscale);
+        assert_eq!(c.cloudscale.endpoint, "https://api.cloudscale.ch/");
+        assert!(c.cloudscale.token.is_none());
+        assert!(c.cloudscale.server_uuid.is_none());
+        assert!(c.cloudscale.hostname_to_server_uuid.is_empty());
+        assert!(c.exoscale.key.is_none() && c.exoscale.endpoint.is_none());
+    }
+
+    #[test]
+    fn exoscale_refresh_timeout_default_is_15s() {
+        assert_eq!(
+            ok("provider: exoscale").refresh_timeout,
+            Duration::from_secs(15)
+        );
+        let c = ok("provider: exoscale\nrefresh-timeout: 3s\n");
+        assert_eq!(c.refresh_timeout, Duration::from_secs(3));
+    }
+
+    #[test]
+    fn vshn_floaty_example_loads_unchanged() {
+        let c = ok("provider: cloudscale\ncloudscale:\n  token: fake-token\nmanaged-addresses:\n  - 192.0.2.10\n");
+        assert_eq!(c.cloudscale.token.as_ref().unwrap().expose(), "fake-token");
+        assert_eq!(
+            c.managed_addresses,
+            vec!["192.0.2.10".parse::<Vip>().unwrap()]
+        );
+        c.validate_for_run(false).unwrap();
+    }
+
+    const EVERYTHING: &str = r#"# every key
+lock-file-template: "/run/floaty/%s.lock"
+lock-timeout: 5s
+keepalived-config: conf/keepalived.conf
+keepalived-config-id: node-a
+managed-addresses:
+  - 192.0.2.10
+  - 192.0.2.11/24
+  - 2001:db8::10/64
+refresh-interval: 1m30s
+refresh-timeout: 20s
+back-off:
+  initial-interval: 500ms
+  multiplier: 2
+  max-interval: 1m
+  max-elapsed-time: 1h
+provider: cloudscale
+cloudscale:
+  endpoint: http://127.0.0.1:8080/api
+  token: 'tok en'
+  server-uuid: 6c1c8e4e-8f2a-4b0e-9a53-3c1e8f0a2b7d
+  hostname-to-server-uuid:
+    node-a: 11111111-2222-3333-4444-555555555555
+    node-b: "{aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee}"
+exoscale:
+  endpoint: https://api.exoscale.com/v1
+  zone: ch-gva-2
+  key: EXOabc
+  secret: s3cr3t
+  instance-id: 6c1c8e4e-8f2a-4b0e-9a53-3c1e8f0a2b7d
+"#;
+
+    #[test]
+    fn every_key() {
+        let c = parse(EVERYTHING, Path::new("/etc/floaty/floaty.yml")).unwrap();
+        assert_eq!(c.lock_file_template.as_str(), "/run/floaty/%s.lock");
+        assert_eq!(c.lock_timeout, Duration::from_secs(5));
+        assert_eq!(
+            c.keepalived_config,
+            Path::new("/etc/floaty/conf/keepalived.conf")
+        );
+        assert_eq!(c.keepalived_config_id.as_deref(), Some("node-a"));
+        let addrs: Vec<String> = c.managed_addresses.iter().map(|v| v.to_string()).collect();
+        assert_eq!(addrs, ["192.0.2.10", "192.0.2.11/24", "2001:db8::10/64"]);
+        assert_eq!(c.refresh_interval, Duration::from_secs(90));
+        assert_eq!(c.refresh_timeout, Duration::from_secs(20));
+        assert_eq!(
+            c.back_off,
+            BackOff {
+                initial_interval: Duration::from_millis(500),
+                multiplier: 2.0,
+                max_interval: Duration::from_secs(60),
+                max_elapsed_time: Some(Duration::from_secs(3600)),
+            }
+        );
+        assert_eq!(c.provider, ProviderKind::Cloudscale);
+        assert_eq!(c.cloudscale.endpoint, "http://127.0.0.1:8080/api/");
+        assert_eq!(c.cloudscale.token.as_ref().unwrap().expose(), "tok en");
+        assert_eq!(
+            c.cloudscale.server_uuid.unwrap().to_string(),
+            "6c1c8e4e-8f2a-4b0e-9a53-3c1e8f0a2b7d"
+        );
+        assert_eq!(c.cloudscale.hostname_to_server_uuid.len(), 2);
+        assert_eq!(
+            c.cloudscale.hostname_to_server_uuid["node-b"].to_string(),
+            "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"
+        );
+        assert_eq!(
+            c.exoscale.endpoint.as_deref(),
+            Some("https://api.exoscale.com/v1")
+        );
+        assert_eq!(c.exoscale.zone.as_deref(), Some("ch-gva-2"));
+        assert_eq!(c.exoscale.key.as_ref().unwrap().expose(), "EXOabc");
+        assert_eq!(c.exoscale.secret.as_ref().unwrap().expose(), "s3cr3t");
+        assert!(c.exoscale.instance_id.is_some());
+        // Absolute keepalived paths are kept as they are.
+        let c = ok("provider: exoscale\nkeepalived-config: /x/k.conf\n");
+        assert_eq!(c.keepalived_config, Path::new("/x/k.conf"));
+    }
+
+    #[test]
+    fn null_values_mean_default_and_empty_secrets_mean_missing() {
+        let c = ok("provider: cloudscale\nlock-timeout:\nback-off:\ncloudscale:\n  token: ''\n  server-uuid: 00000000-0000-0000-0000-000000000000\nexoscale:\n  key: ~\n  zone: ''\nmanaged-addresses:\n");
+        assert_eq!(c.lock_timeout, Duration::from_secs(10));
+        assert!(c.cloudscale.token.is_none());
+        assert!(c.cloudscale.server_uuid.is_none());
+        assert!(c.exoscale.key.is_none() && c.exoscale.zone.is_none());
+        assert!(c.managed_addresses.is_empty());
+        let e = c.validate_for_run(false).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "/etc/floaty.yml: cloudscale.token: missing; set it to a cloudscale API token with write access"
+        );
+        c.validate_for_run(true).unwrap();
+    }
+
+    #[test]
+    fn exoscale_credentials_required_unless_dry_run() {
+        let c = ok("provider: exoscale\n");
+        let e = c.validate_for_run(false).unwrap_err().to_string();
+        assert!(
+            e.starts_with("/etc/floaty.yml: exoscale.key: missing; "),
+            "{e}"
+        );
+        let c = ok("provider: exoscale\nexoscale:\n  key: EXO1\n");
+        let e = c.validate_for_run(false).unwrap_err().to_string();
+        assert!(
+            e.starts_with("/etc/floaty.yml: exoscale.secret: missing; "),
+            "{e}"
+        );
+        c.validate_for_run(true).unwrap();
+        ok("provider: exoscale\nexoscale:\n  key: EXO1\n  secret: x\n")
+            .validate_for_run(false)
+            .unwrap();
+    }
+
+    #[test]
+    fn numeric_token_is_text_as_in_go() {
+        let c = ok("provider: cloudscale\ncloudscale:\n  token: 0123456\n");
+        assert_eq!(c.cloudscale.token.unwrap().expose(), "0123456");
+    }
+
+    #[test]
+    fn provider_errors() {
+        assert_eq!(
+            err("lock-timeout: 5s\n"),
+            "/etc/floaty.yml: provider: missing; set `provider: cloudscale` or `provider: exoscale`"
+        );
+        assert!(err("provider: ''\n").contains("provider: missing"));
+        let e = err("provider: aws\n");
+        assert_eq!(
+            e,
+            "/etc/floaty.yml: line 1, column 11: provider: \"aws\" is not a supported provider (write cloudscale or exoscale)"
+        );
+        assert!(err("provider: Cloudscale\n").contains("did you mean `cloudscale`?"));
+    }
+
+    #[test]
+    fn uuid_error() {
+        let e = err("provider: cloudscale\ncloudscale:\n  token: t\n  server-uuid: abc\n");
+        assert_eq!(
+            e,
+            "/etc/floaty.yml: line 4, column 16: cloudscale.server-uuid: \"abc\" is not a UUID (expected 8-4-4-4-12 hex digits, e.g. 6c1c8e4e-8f2a-4b0e-9a53-3c1e8f0a2b7d)"
+        );
+        let e =
+            err("provider: cloudscale\ncloudscale:\n  hostname-to-server-uuid:\n    node1: nope\n");
+        assert!(
+            e.contains("line 4, column 12: cloudscale.hostname-to-server-uuid.node1: \"nope\" is not a UUID"),
+            "{e}"
+        );
+        let e = err("provider: exoscale\nexoscale:\n  instance-id: 1234\n");
+        assert!(
+            e.contains("line 3, column 16: exoscale.instance-id: \"1234\" is not a UUID"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn unknown_keys() {
+        let e = err("provider: cloudscale\nlock-timout: 5s\n");
+        assert!(
+            e.starts_with("/etc/floaty.yml: line 2, column 1: unknown key `lock-timout` (known keys: lock-file-template, lock-timeout,"),
+            "{e}"
+        );
+        assert!(e.ends_with("; did you mean `lock-timeout`?)"), "{e}");
+        let e = err("provider: cloudscale\ncloudscale:\n  tokn: abcdefgh\n");
+        assert!(e.contains("line 3, column 3: unknown key `cloudscale.tokn` (known keys in `cloudscale`: endpoint, token, server-uuid, hostname-to-server-uuid; did you mean `cloudscale.token`?)"), "{e}");
+        let e = err("provider: cloudscale\ntoken: abcdefgh\n");
+        assert!(e.contains("did you mean `cloudscale.token`?"), "{e}");
+        assert!(!e.contains("abcdefgh"), "{e}");
+        let e = err("provider: exoscale\nback-off:\n  multiplyer: 2\n");
+        assert!(e.contains("did you mean `back-off.multiplier`?"), "{e}");
+        let e = err("provider: exoscale\nfrobnicate: 2\n");
+        assert!(!e.contains("did you mean"), "{e}");
+    }
+
+    #[test]
+    fn duplicate_key() {
+        let e = err("provider: cloudscale\nprovider: exoscale\n");
+        assert_eq!(
+            e,
+            "/etc/floaty.yml: line 2, column 1: `provider` is set twice; keep one"
+        );
+        let e = err("provider: cloudscale\ncloudscale:\n  # c\n  token: abcd\n\n  'token': efgh\nexoscale: {}\n");
+        assert_eq!(
+            e,
+            "/etc/floaty.yml: line 6, column 3: `cloudscale.token` is set twice; keep one"
+        );
+        let e = err("provider: cloudscale\ncloudscale: {token: a, token: b}\n");
+        assert!(
+            e.contains("line 2, column 13: `cloudscale.token` is set twice"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn duration_errors() {
+        let e = err("provider: cloudscale\nlock-timeout: 10\n");
+        assert_eq!(
+            e,
+            "/etc/floaty.yml: line 2, column 15: lock-timeout: `10` has no unit: write 10s"
+        );
+        let e = err("provider: cloudscale\nrefresh-interval: 0\n");
+        assert!(
+            e.contains("line 2, column 19: refresh-interval: `0` is zero"),
+            "{e}"
+        );
+        let e = err("provider: cloudscale\nrefresh-timeout: -3s\n");
+        assert!(e.contains("refresh-timeout: `-3s` is negative"), "{e}");
+        let e = err("provider: cloudscale\nback-off:\n  initial-interval: 0s\n");
+        assert!(
+            e.contains("line 3, column 21: back-off.initial-interval: `0s` is zero"),
+            "{e}"
+        );
+        let e = err("provider: cloudscale\nback-off:\n  max-interval: 5 minutes\n");
+        assert!(
+            e.contains("back-off.max-interval: `5 minutes`: unknown unit"),
+            "{e}"
+        );
+        let e = err("provider: cloudscale\nlock-timeout: [1s]\n");
+        assert!(
+            e.contains("lock-timeout: expected a duration like 10s, found a list"),
+            "{e}"
+        );
+        let c = ok("provider: cloudscale\nback-off:\n  max-elapsed-time: 0\n");
+        assert_eq!(c.back_off.max_elapsed_time, None);
+    }
+
+    #[test]
+    fn multiplier_errors() {
+        for bad in ["0.5", "0", "-2", ".inf", ".nan"] {
+            let e = err(&format!(
+                "provider: cloudscale\nback-off:\n  multiplier: {bad}\n"
+            ));
+            assert!(
+                e.contains("line 3, column 15: back-off.multiplier: ") && e.contains("at least 1"),
+                "{e}"
+            );
+        }
+        let e = err("provider: cloudscale\nback-off:\n  multiplier: fast\n");
+        assert!(
+            e.contains("back-off.multiplier: expected a number of at least 1"),
+            "{e}"
+        );
+        assert_eq!(
+            ok("provider: cloudscale\nback-off: {multiplier: 1}")
+                .back_off
+                .multiplier,
+            1.0
+        );
+    }
+
+    #[test]
+    fn address_errors() {
+        let e = err("provider: cloudscale\nmanaged-addresses:\n  - 192.0.2.10\n  - 192.0.2.300\n");
+        assert!(
+            e.contains(
+                "line 4, column 5: managed-addresses[1]: `192.0.2.300` is not an IP address"
+            ),
+            "{e}"
+        );
+        let e = err("provider: cloudscale\nmanaged-addresses: 192.0.2.10\n");
+        assert!(
+            e.contains("managed-addresses: expected a list, found string \"192.0.2.10\""),
+            "{e}"
+        );
+        assert!(e.contains("one `- 192.0.2.10` line"), "{e}");
+    }
+
+    #[test]
+    fn endpoint_errors_and_normalisation() {
+        let e = err("provider: cloudscale\ncloudscale:\n  endpoint: api.cloudscale.ch\n");
+        assert!(
+            e.contains("line 3, column 13: cloudscale.endpoint: \"api.cloudscale.ch\" is not an http(s) URL"),
+            "{e}"
+        );
+        for bad in ["ftp://x/", "https://", "http:///x", "https://a b/"] {
+            err(&format!(
+                "provider: cloudscale\ncloudscale:\n  endpoint: '{bad}'\n"
+            ));
+        }
+        let e = err("provider: cloudscale\ncloudscale:\n  endpoint: https://x/?a=b\n");
+        assert!(e.contains("query or fragment"), "{e}");
+        let c = ok("provider: cloudscale\ncloudscale:\n  endpoint: ''\n");
+        assert_eq!(c.cloudscale.endpoint, "https://api.cloudscale.ch/");
+        let c = ok("provider: cloudscale\ncloudscale:\n  endpoint: HTTPS://api.example/v1/\n");
+        assert_eq!(c.cloudscale.endpoint, "HTTPS://api.example/v1/");
+    }
+
+    #[test]
+    fn lock_template_errors() {
+        for (template, want) in [
+            ("/var/lock/floaty.lock", "has no %s"),
+            ("/var/lock/%s.%s.lock", "has 2 %s"),
+            ("/var/lock/%d.lock", "contains `%d`"),
+            ("/var/lock/%s.lock%", "lone %"),
+            ("", "has no %s"),
+        ] {
+            let e = err(&format!(
+                "provider: cloudscale\nlock-file-template: '{template}'\n"
+            ));
+            assert!(e.contains("line 2, column 21: lock-file-template: "), "{e}");
+            assert!(e.contains(want), "{e}");
+        }
+    }
+
+    #[test]
+    fn other_value_errors() {
+        let e = err("provider: cloudscale\nkeepalived-config: ''\n");
+        assert!(
+            e.contains("keepalived-config: empty; remove the key"),
+            "{e}"
+        );
+        let e = err("provider: cloudscale\nkeepalived-config-id: ''\n");
+        assert!(e.contains("keepalived-config-id: empty"), "{e}");
+        let e = err("provider: cloudscale\nback-off: 5s\n");
+        assert!(
+            e.contains("back-off: expected a mapping with initial-interval"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn whole_file_errors() {
+        for empty in ["", "\n", "# just a comment\n", "---\n"] {
+            let e = err(empty);
+            assert!(e.contains("the file is empty"), "{e}");
+        }
+        let e = err("- provider: cloudscale\n");
+        assert!(
+            e.contains("line 1, column 1: expected a mapping of settings such as `provider: cloudscale`, found a list"),
+            "{e}"
+        );
+        let e = err("provider cloudscale\n");
+        assert!(e.contains("expected a mapping"), "{e}");
+        let e = err("provider: cloudscale\n- x\n");
+        assert!(e.contains("line 2") && e.contains("invalid YAML"), "{e}");
+        let e = err("provider: cloudscale\n---\nprovider: exoscale\n");
+        assert!(e.contains("more than one YAML document"), "{e}");
+        let e = err("provider: 'cloudscale\n");
+        assert!(e.contains("invalid YAML"), "{e}");
+    }
+
+    #[test]
+    fn secrets_never_in_errors_or_debug() {
+        let secret = "SUPERSECRETVALUE";
+        // Wrong type: described, not quoted.
+        for yaml in [
+            format!("provider: cloudscale\ncloudscale:\n  token: [{secret}]\n"),
+            format!("provider: cloudscale\ncloudscale:\n  token: {{a: {secret}}}\n"),
+            format!("provider: exoscale\nexoscale:\n  key: [{secret}]\n  secret: {secret}\n"),
+            format!("provider: exoscale\nexoscale:\n  secret: {{{secret}: 1}}\n"),
+            format!(
+                "provider: exoscale\nexoscale:\n  secret: {secret}\n  instance-id: x{secret}\n"
+            ),
+            format!("provider: cloudscale\ncloudscale:\n  token: {secret}\n  bogus: 1\n"),
+        ] {
+            let e = parse(&yaml, Path::new(FILE)).unwrap_err();
+            assert!(!e.to_string().contains(secret), "{e}");
+            assert!(!format!("{e:?}").contains(secret), "{e:?}");
+        }
+        let c = ok(&format!(
+            "provider: exoscale\ncloudscale:\n  token: {secret}\nexoscale:\n  key: {secret}\n  secret: {secret}\n"
+        ));
+        assert!(!format!("{c:?}").contains(secret));
+    }
+
+    #[test]
+    fn display_shows_effective_settings_without_secrets() {
+        let c = ok("provider: cloudscale\ncloudscale:\n  token: SUPERSECRET\n  hostname-to-server-uuid:\n    a: 11111111-2222-3333-4444-555555555555\n");
+        let s = c.to_string();
+        assert!(s.contains("\nlock-timeout: 10s\n"), "{s}");
+        assert!(s.contains("\nrefresh-interval: 1m0s\n"), "{s}");
+        assert!(s.contains("\n  token: ***\n"), "{s}");
+        assert!(
+            s.contains("\n    a: 11111111-2222-3333-4444-555555555555"),
+            "{s}"
+        );
+        assert!(!s.contains("SUPERSECRET"), "{s}");
+        let s =
+            ok("provider: exoscale\nexoscale: {key: SUPERSECRET, secret: SUPERSECRET}").to_string();
+        assert!(s.contains("\n  key: ***\n  secret: ***\n"), "{s}");
+        assert!(s.contains("\nrefresh-timeout: 15s\n"), "{s}");
+        assert!(!s.contains("SUPERSECRET"), "{s}");
+    }
+
+    #[test]
+    fn fixtures_load() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/config");
+        let c = load(&dir.join("vshn-floaty-example.yaml")).unwrap();
+        assert_eq!(c.provider, ProviderKind::Cloudscale);
+        c.validate_for_run(false).unwrap();
+        let c = load(&dir.join("everything.yaml")).unwrap();
+        assert_eq!(c.keepalived_config, dir.join("keepalived.conf"));
+        assert_eq!(c.managed_addresses.len(), 3);
+        c.validate_for_run(false).unwrap();
+    }
+
+    #[test]
+    fn io_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("nope.yml");
+        let e = load(&missing).unwrap_err();
+        assert!(matches!(e, ConfigError::Read { .. }));
+        let s = e.to_string();
+        assert!(
+            s.starts_with(&format!("{}: cannot read config file: ", missing.display())),
+            "{s}"
+        );
+        assert!(s.contains("No such file"), "{s}");
+        let s = load(dir.path()).unwrap_err().to_string();
+        assert!(s.contains("is a directory"), "{s}");
+        let file = dir.path().join("floaty.yml");
+        std::fs::write(&file, "provider: exoscale\nkeepalived-config: k.conf\n").unwrap();
+        let c = load(&file).unwrap();
+        assert_eq!(c.keepalived_config, dir.path().join("k.conf"));
+        std::fs::write(&file, "provider: nope\n").unwrap();
+        let s = load(&file).unwrap_err().to_string();
+        assert!(
+            s.starts_with(&format!(
+                "{}: line 1, column 11: provider: ",
+                file.display()
+            )),
+            "{s}"
+        );
+    }
+
+    #[test]
+    fn lock_paths_are_confined() {
+        let t = LockTemplate::default();
+        let p = |name: &str| t.path_for(name).to_string_lossy().into_owned();
+        assert_eq!(p("VI_1"), "/var/lock/floaty.VI_1.lock");
+        assert_eq!(p("'VI.a'"), "/var/lock/floaty.%27VI.a%27.lock");
+        assert_eq!(p("a/b"), "/var/lock/floaty.a%2Fb.lock");
+        assert_eq!(
+            p("../../etc/passwd"),
+            "/var/lock/floaty...%2F..%2Fetc%2Fpasswd.lock"
+        );
+        assert_eq!(p("VI 1"), "/var/lock/floaty.VI%201.lock");
+        assert_eq!(p("ü"), "/var/lock/floaty.%C3%BC.lock");
+        assert_eq!(p("50%"), "/var/lock/floaty.50%25.lock");
+        let dir = LockTemplate::new("/run/floaty/%s").unwrap();
+        assert_eq!(dir.path_for(".."), Path::new("/run/floaty/%2E%2E"));
+        assert_eq!(dir.path_for("."), Path::new("/run/floaty/%2E"));
+        for name in ["..", ".", "a/../..", "/", "\0", "x\ny"] {
+            let path = dir.path_for(name);
+            assert_eq!(path.parent(), Some(Path::new("/run/floaty")), "{name:?}");
+        }
+        let pct = LockTemplate::new("/run/100%%/%s.lock").unwrap();
+        assert_eq!(pct.path_for("a"), Path::new("/run/100%/a.lock"));
+    }
+
+    #[test]
+    fn edit_distance_works() {
+        assert_eq!(edit_distance("lock-timout", "lock-timeout"), 1);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+    }
+}

@@ -1,1 +1,60 @@
-//! Mock cloud APIs (stub, being written).
+//! Local HTTP mocks of the cloud APIs floaty talks to, over real sockets.
+//!
+//! Real sockets rather than an in-process fake, because what breaks in
+//! production is mostly on the wire: connection reuse, timeouts, resets,
+//! status codes, odd bodies. The same mocks serve unit tests (as a library),
+//! the behaviour tests and the lab (as the `floaty-mock-cloud` binary).
+//!
+//! Each mock runs its own threads, needs no async runtime, and stops when
+//! its last handle is dropped.
+
+use std::time::Instant;
+
+mod cloudscale;
+mod fault;
+mod http;
+mod metadata;
+
+pub use cloudscale::{Cloudscale, State};
+pub use fault::Fault;
+pub use metadata::Metadata;
+
+/// One request as a mock received it, for assertions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    pub method: String,
+    /// Percent-decoded path, without the query.
+    pub path: String,
+    pub query: Option<String>,
+    /// When the whole request had arrived.
+    pub at: Instant,
+    /// What was answered; None when a fault closed or held the connection.
+    pub status: Option<u16>,
+    pub authorization: Option<String>,
+    pub content_type: Option<String>,
+    pub user_agent: Option<String>,
+    /// The body, lossily decoded.
+    pub body: String,
+}
+
+impl Request {
+    fn new(
+        raw: &http::RawRequest,
+        path: String,
+        query: Option<String>,
+        at: Instant,
+        status: Option<u16>,
+    ) -> Request {
+        Request {
+            method: raw.method.clone(),
+            path,
+            query,
+            at,
+            status,
+            authorization: raw.header("authorization").map(str::to_string),
+            content_type: raw.header("content-type").map(str::to_string),
+            user_agent: raw.header("user-agent").map(str::to_string),
+            body: String::from_utf8_lossy(&raw.body).into_owned(),
+        }
+    }
+}

@@ -1,1 +1,77 @@
-//! The dry-run provider (stub, being written).
+//! The dry-run provider behind `--dry-run`: the whole daemon runs (events,
+//! refresher, back-off, logs) but nothing leaves the machine, so a new
+//! configuration can be watched against real keepalived transitions first.
+
+use std::net::IpAddr;
+
+use crate::{BoxFuture, Check, Mode, Outcome, Provider, ProviderError};
+
+#[derive(Debug, Clone)]
+pub struct DryRun {
+    target: String,
+}
+
+impl DryRun {
+    /// `target` is what the real provider would point addresses at (a
+    /// server UUID, or a placeholder when it is unknown).
+    pub fn new(target: String) -> DryRun {
+        DryRun { target }
+    }
+}
+
+impl Provider for DryRun {
+    fn name(&self) -> &'static str {
+        "dry-run"
+    }
+
+    fn target(&self) -> String {
+        self.target.clone()
+    }
+
+    /// Always "moved": in Verify mode a real provider would read first, but
+    /// claiming `AlreadyHere` without reading would hide what a real run
+    /// does on its first refresh.
+    fn refresh(&self, ip: IpAddr, mode: Mode) -> BoxFuture<'_, Result<Outcome, ProviderError>> {
+        Box::pin(async move {
+            tracing::info!(
+                %ip,
+                ?mode,
+                target = %self.target,
+                "dry-run: would PATCH {ip} to point at {}",
+                self.target
+            );
+            Ok(Outcome::Moved { previous: None })
+        })
+    }
+
+    fn self_test(&self) -> BoxFuture<'_, Vec<Check>> {
+        Box::pin(async move {
+            vec![Check {
+                what: "dry-run".to_string(),
+                result: Ok(format!(
+                    "nothing was contacted; refreshes would point addresses at {}",
+                    self.target
+                )),
+            }]
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn dry_run_never_fails() {
+        let p = DryRun::new("u-1".into());
+        let ip: IpAddr = "192.0.2.10".parse().expect("ip");
+        assert_eq!(
+            p.refresh(ip, Mode::Verify).await.ok(),
+            Some(Outcome::Moved { previous: None })
+        );
+        let checks = p.self_test().await;
+        assert_eq!(checks.len(), 1);
+        assert!(checks[0].result.is_ok());
+        assert_eq!((p.name(), p.target().as_str()), ("dry-run", "u-1"));
+    }
+}

@@ -1,1 +1,10 @@
 //! Behaviour tests: every test here runs the built `floaty` binary.
+//! One test binary (`autotests = false`) keeps link time down.
+
+mod support;
+
+mod bad_input;
+mod e2e;
+mod keepalived_conf;
+mod lab;
+mod notify;

@@ -1,1 +1,334 @@
-//! cloudscale.ch Floating IPs (stub, being written).
+//! cloudscale.ch Floating IPs.
+//!
+//! Moving an address is one synchronous `PATCH`; there is nothing to poll.
+//! In steady state we read first and write only when the address points
+//! elsewhere, so a healthy cluster costs one GET per interval and never
+//! rewrites routing for nothing (vshn/floaty PATCHed blindly every time).
+
+use std::fmt;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+use serde::de::DeserializeOwned;
+
+use crate::http::{self, read_body, status_error, transport, Secret, MAX_BODY};
+use crate::{BoxFuture, Check, Mode, Outcome, Provider, ProviderError};
+
+mod api;
+mod metadata;
+#[cfg(test)]
+mod tests;
+
+pub const DEFAULT_ENDPOINT: &str = "https://api.cloudscale.ch/";
+pub const DEFAULT_METADATA_URL: &str = "http://169.254.169.254/";
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// API base URL; a missing trailing `/` is added.
+    pub endpoint: String,
+    /// A read-write API token (read-only ones cannot move addresses).
+    pub token: Secret,
+    pub server: ServerSource,
+}
+
+impl Settings {
+    /// Settings for the public API.
+    pub fn new(token: Secret, server: ServerSource) -> Settings {
+        Settings {
+            endpoint: DEFAULT_ENDPOINT.to_string(),
+            token,
+            server,
+        }
+    }
+}
+
+/// Where "this server" comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServerSource {
+    Uuid(uuid::Uuid),
+    /// Ask the metadata service once, at start-up.
+    Metadata {
+        base_url: String,
+    },
+}
+
+impl ServerSource {
+    /// The metadata service at its usual link-local address.
+    pub fn metadata() -> ServerSource {
+        ServerSource::Metadata {
+            base_url: DEFAULT_METADATA_URL.to_string(),
+        }
+    }
+}
+
+pub struct Cloudscale {
+    client: reqwest::Client,
+    /// Always ends with `/`, so paths are appended without `Url::join`'s
+    /// surprises (joining drops the last segment of a base without `/`).
+    endpoint: String,
+    /// Marked sensitive, so reqwest's own Debug output hides it too.
+    auth: HeaderValue,
+    token: Secret,
+    server: uuid::Uuid,
+    server_text: String,
+}
+
+impl fmt::Debug for Cloudscale {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Cloudscale")
+            .field("endpoint", &self.endpoint)
+            .field("token", &self.token)
+            .field("server", &self.server)
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) fn with_slash(url: &str) -> String {
+    let url = url.trim();
+    if url.ends_with('/') {
+        url.to_string()
+    } else {
+        format!("{url}/")
+    }
+}
+
+impl Cloudscale {
+    /// Builds the client and, for [`ServerSource::Metadata`], learns the
+    /// server UUID (retrying for about 10 s, then failing with `Setup`).
+    pub async fn new(settings: Settings) -> Result<Cloudscale, ProviderError> {
+        Cloudscale::with_metadata_budget(settings, metadata::BUDGET).await
+    }
+
+    pub(crate) async fn with_metadata_budget(
+        settings: Settings,
+        budget: Duration,
+    ) -> Result<Cloudscale, ProviderError> {
+        let endpoint = with_slash(&settings.endpoint);
+        match reqwest::Url::parse(&endpoint) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.has_host() => {}
+            _ => {
+                return Err(ProviderError::Setup(format!(
+                    "cloudscale: endpoint is not an http(s) URL: {endpoint:?}"
+                )))
+            }
+        }
+        let token = Secret::new(settings.token.expose().trim());
+        if token.expose().is_empty() {
+            return Err(ProviderError::Setup(
+                "cloudscale: the API token is empty".into(),
+            ));
+        }
+        let mut auth =
+            HeaderValue::from_str(&format!("Bearer {}", token.expose())).map_err(|_| {
+                ProviderError::Setup(
+                    "cloudscale: the API token contains characters not allowed in an HTTP header"
+                        .into(),
+                )
+            })?;
+        auth.set_sensitive(true);
+        let client = http::client()?;
+        let server = match &settings.server {
+            ServerSource::Uuid(u) => *u,
+            ServerSource::Metadata { base_url } => {
+                let u = metadata::server_uuid(&client, base_url, budget).await?;
+                tracing::info!(server = %u, "cloudscale: server UUID from metadata");
+                u
+            }
+        };
+        Ok(Cloudscale {
+            client,
+            endpoint,
+            auth,
+            token,
+            server,
+            server_text: server.to_string(),
+        })
+    }
+
+    /// The server this provider points addresses at.
+    pub fn server(&self) -> uuid::Uuid {
+        self.server
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.endpoint)
+    }
+
+    /// Sends with the token; non-2xx answers become errors.
+    async fn send(
+        &self,
+        operation: &str,
+        request: reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, ProviderError> {
+        let response = request
+            .header(AUTHORIZATION, self.auth.clone())
+            .send()
+            .await
+            .map_err(|e| transport(operation, e))?;
+        if response.status().is_success() {
+            Ok(response)
+        } else {
+            Err(status_error(operation, response).await)
+        }
+    }
+
+    async fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T, ProviderError> {
+        let operation = format!("GET {path}");
+        let result = async {
+            let mut response = self
+                .send(&operation, self.client.get(self.url(path)))
+                .await?;
+            let body = read_body(&operation, &mut response, MAX_BODY).await?;
+            serde_json::from_slice(&body).map_err(|e| ProviderError::Transient {
+                operation: operation.clone(),
+                message: format!("unexpected answer: {e}"),
+                retry_after: None,
+            })
+        }
+        .await;
+        result.map_err(|e| self.redact(e))
+    }
+
+    async fn patch(&self, ip: IpAddr) -> Result<(), ProviderError> {
+        let path = format!("v1/floating-ips/{ip}");
+        let operation = format!("PATCH {path}");
+        let body = serde_json::to_vec(&api::Patch {
+            server: &self.server_text,
+        })
+        .map_err(|e| ProviderError::Setup(format!("{operation}: cannot encode the body: {e}")))?;
+        let request = self
+            .client
+            .patch(self.url(&path))
+            .header(CONTENT_TYPE, "application/json")
+            .body(body);
+        let mut response = self
+            .send(&operation, request)
+            .await
+            .map_err(|e| self.redact(e))?;
+        // Any 2xx moved it; reading the (usually empty) body only lets the
+        // connection be reused, so its failures do not matter.
+        let _ = read_body(&operation, &mut response, http::MAX_ERROR_BODY).await;
+        Ok(())
+    }
+
+    /// Belt and braces: messages are built from what servers send, and a
+    /// proxy may echo our headers back.
+    fn redact(&self, e: ProviderError) -> ProviderError {
+        let t = &self.token;
+        match e {
+            ProviderError::Rejected {
+                operation,
+                status,
+                message,
+            } => ProviderError::Rejected {
+                operation: t.redact(operation),
+                status,
+                message: t.redact(message),
+            },
+            ProviderError::Transient {
+                operation,
+                message,
+                retry_after,
+            } => ProviderError::Transient {
+                operation: t.redact(operation),
+                message: t.redact(message),
+                retry_after,
+            },
+            ProviderError::Setup(m) => ProviderError::Setup(t.redact(m)),
+        }
+    }
+
+    fn is_us(&self, uuid: &str) -> bool {
+        uuid::Uuid::parse_str(uuid.trim()).is_ok_and(|u| u == self.server)
+    }
+
+    async fn do_refresh(&self, ip: IpAddr, mode: Mode) -> Result<Outcome, ProviderError> {
+        let previous = match mode {
+            Mode::Write => None,
+            Mode::Verify => {
+                let current: api::FloatingIp =
+                    self.get_json(&format!("v1/floating-ips/{ip}")).await?;
+                let server = current.server.as_ref();
+                if server
+                    .and_then(|s| s.uuid.as_deref())
+                    .is_some_and(|u| self.is_us(u))
+                {
+                    return Ok(Outcome::AlreadyHere);
+                }
+                Some(
+                    server
+                        .and_then(|s| s.uuid.clone().or_else(|| s.name.clone()))
+                        .unwrap_or_else(|| "nowhere".to_string()),
+                )
+            }
+        };
+        self.patch(ip).await?;
+        Ok(Outcome::Moved { previous })
+    }
+
+    async fn do_self_test(&self) -> Vec<Check> {
+        let server_path = format!("v1/servers/{}", self.server);
+        let server = Check {
+            what: format!("cloudscale GET {server_path}"),
+            result: match self.get_json::<api::Server>(&server_path).await {
+                Ok(s) => Ok(format!(
+                    "server {:?}, status {}",
+                    s.name.unwrap_or_default(),
+                    s.status.as_deref().unwrap_or("unknown")
+                )),
+                Err(e) => Err(e.to_string()),
+            },
+        };
+        let ips = Check {
+            what: "cloudscale GET v1/floating-ips".to_string(),
+            result: match self
+                .get_json::<Vec<api::FloatingIp>>("v1/floating-ips")
+                .await
+            {
+                Ok(list) => {
+                    let here: Vec<&str> = list
+                        .iter()
+                        .filter(|f| {
+                            f.server
+                                .as_ref()
+                                .and_then(|s| s.uuid.as_deref())
+                                .is_some_and(|u| self.is_us(u))
+                        })
+                        .map(api::FloatingIp::address)
+                        .collect();
+                    Ok(if here.is_empty() {
+                        format!("{} floating IPs visible, none pointing here", list.len())
+                    } else {
+                        format!(
+                            "{} floating IPs visible, {} pointing here: {}",
+                            list.len(),
+                            here.len(),
+                            here.join(", ")
+                        )
+                    })
+                }
+                Err(e) => Err(e.to_string()),
+            },
+        };
+        vec![server, ips]
+    }
+}
+
+impl Provider for Cloudscale {
+    fn name(&self) -> &'static str {
+        "cloudscale"
+    }
+
+    fn target(&self) -> String {
+        self.server_text.clone()
+    }
+
+    fn refresh(&self, ip: IpAddr, mode: Mode) -> BoxFuture<'_, Result<Outcome, ProviderError>> {
+        Box::pin(self.do_refresh(ip, mode))
+    }
+
+    fn self_test(&self) -> BoxFuture<'_, Vec<Check>> {
+        Box::pin(self.do_self_test())
+    }
+}

@@ -1,0 +1,266 @@
+//! The command line, kept apart from what floaty derives from it.
+//!
+//! vshn/floaty used Go's `flag` package, so wrapper scripts in the wild spell
+//! flags with one dash (`-verbose`, `-dry-run`, `-fifo`). We accept those by
+//! rewriting them to their two-dash form before clap sees them.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::{Parser, ValueEnum};
+
+use crate::event::{Event, EventError};
+
+const USAGE: &str = "floaty [FLAGS] CONFIG INSTANCE|GROUP NAME STATE [PRIORITY]
+       floaty [FLAGS] -T|--test CONFIG
+       floaty [FLAGS] --check CONFIG
+       floaty [FLAGS] --fifo CONFIG FIFO";
+
+/// Keep cloud floating IPs pointed at the keepalived VRRP MASTER.
+#[derive(Debug, Parser)]
+#[command(name = "floaty", version, override_usage = USAGE)]
+#[command(
+    after_help = "keepalived.conf:  notify \"/usr/bin/floaty /etc/keepalived/floaty.yml\"\n\
+Exit status: 0 done, 1 runtime failure, 2 usage or config error (nothing was done)."
+)]
+pub struct RawArgs {
+    /// Log debug details too (also when FLOATY_LOG_VERBOSE is non-empty).
+    #[arg(short = 'v', long)]
+    pub verbose: bool,
+
+    /// Log one JSON object per line.
+    #[arg(long)]
+    pub json_log: bool,
+
+    /// Log provider calls instead of making them.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Self-test: check the provider's API access with CONFIG, then exit.
+    #[arg(short = 'T', long = "test")]
+    pub test: bool,
+
+    /// Validate CONFIG and the keepalived.conf it names; print what floaty manages as JSON.
+    #[arg(long, conflicts_with_all = ["test", "fifo"])]
+    pub check: bool,
+
+    /// Read events from keepalived's notify FIFO (CONFIG FIFO).
+    #[arg(long, conflicts_with = "test")]
+    pub fifo: bool,
+
+    /// Where logs go; by default stderr, or the journal (else syslog) when
+    /// stderr is /dev/null, as it is when keepalived runs floaty directly.
+    #[arg(long, value_enum, value_name = "TARGET")]
+    pub log_target: Option<LogTarget>,
+
+    /// CONFIG, then the event keepalived appends (TYPE NAME STATE [PRIORITY]) or the FIFO path.
+    #[arg(value_name = "ARGS", allow_hyphen_values = true)]
+    pub args: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogTarget {
+    Stderr,
+    Journald,
+    Syslog,
+}
+
+/// What to do, derived from the raw arguments.
+#[derive(Debug)]
+pub enum Command {
+    Notify { config: PathBuf, event: Event },
+    Test { config: PathBuf },
+    Check { config: PathBuf },
+    Fifo { config: PathBuf, fifo: PathBuf },
+}
+
+#[derive(Debug)]
+pub struct Options {
+    pub verbose: bool,
+    pub json_log: bool,
+    pub dry_run: bool,
+    pub log_target: Option<LogTarget>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum UsageError {
+    #[error("{what} takes {expected}, got {got} argument(s); usage: floaty {usage}")]
+    ArgCount {
+        what: &'static str,
+        expected: &'static str,
+        got: usize,
+        usage: &'static str,
+    },
+    #[error("bad event `{line}`: {source}")]
+    Event {
+        line: String,
+        #[source]
+        source: EventError,
+    },
+    #[error("--fifo is not supported yet; use notify mode: notify \"/usr/bin/floaty CONFIG\" in keepalived.conf")]
+    FifoUnsupported,
+}
+
+/// Rewrite Go-style single-dash long flags to clap's two-dash form.
+/// Only exact flag names are touched, and nothing after `--`.
+pub fn normalize_go_flags<I: IntoIterator<Item = OsString>>(args: I) -> Vec<OsString> {
+    const LONG: &[&str] = &[
+        "verbose",
+        "json-log",
+        "dry-run",
+        "test",
+        "fifo",
+        "check",
+        "log-target",
+        "help",
+        "version",
+    ];
+    let mut out = Vec::new();
+    let mut passthrough = false;
+    for (i, arg) in args.into_iter().enumerate() {
+        if i == 0 || passthrough {
+            out.push(arg);
+            continue;
+        }
+        if arg == "--" {
+            passthrough = true;
+            out.push(arg);
+            continue;
+        }
+        let rewritten = arg.to_str().and_then(|s| {
+            let rest = s.strip_prefix('-')?;
+            if rest.starts_with('-') {
+                return None;
+            }
+            let name = rest.split_once('=').map_or(rest, |(n, _)| n);
+            LONG.contains(&name)
+                .then(|| OsString::from(format!("-{s}")))
+        });
+        out.push(rewritten.unwrap_or(arg));
+    }
+    out
+}
+
+impl RawArgs {
+    /// The flags that shape how floaty runs, whatever the command.
+    pub fn options(&self) -> Options {
+        let verbose =
+            self.verbose || std::env::var_os("FLOATY_LOG_VERBOSE").is_some_and(|v| !v.is_empty());
+        Options {
+            verbose,
+            json_log: self.json_log,
+            dry_run: self.dry_run,
+            log_target: self.log_target,
+        }
+    }
+
+    /// Turn parsed flags and positionals into one command.
+    pub fn into_command(self) -> Result<Command, UsageError> {
+        let args = self.args;
+        let count = |what, expected, usage| UsageError::ArgCount {
+            what,
+            expected,
+            got: args.len(),
+            usage,
+        };
+        let command = if self.test {
+            let [config] = <[String; 1]>::try_from(args.clone())
+                .map_err(|_| count("--test", "CONFIG", "-T CONFIG"))?;
+            Command::Test {
+                config: config.into(),
+            }
+        } else if self.check {
+            let [config] = <[String; 1]>::try_from(args.clone())
+                .map_err(|_| count("--check", "CONFIG", "--check CONFIG"))?;
+            Command::Check {
+                config: config.into(),
+            }
+        } else if self.fifo {
+            if args.len() != 2 {
+                return Err(count("--fifo", "CONFIG FIFO", "--fifo CONFIG FIFO"));
+            }
+            return Err(UsageError::FifoUnsupported);
+        } else {
+            if !(4..=5).contains(&args.len()) {
+                return Err(count(
+                    "a notify call",
+                    "CONFIG TYPE NAME STATE [PRIORITY]",
+                    "CONFIG INSTANCE|GROUP NAME STATE [PRIORITY]",
+                ));
+            }
+            let event = Event::from_args(
+                &args[1],
+                &args[2],
+                &args[3],
+                args.get(4).map(|s| s.as_str()),
+            )
+            .map_err(|source| UsageError::Event {
+                line: args[1..].join(" "),
+                source,
+            })?;
+            Command::Notify {
+                config: PathBuf::from(&args[0]),
+                event,
+            }
+        };
+        Ok(command)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<(Command, Options), String> {
+        let argv = normalize_go_flags(
+            std::iter::once("floaty")
+                .chain(args.iter().copied())
+                .map(OsString::from),
+        );
+        let raw = RawArgs::try_parse_from(argv).map_err(|e| e.to_string())?;
+        let options = raw.options();
+        raw.into_command()
+            .map(|c| (c, options))
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn notify_with_and_without_priority() {
+        let (cmd, _) = parse(&["/etc/f.yml", "INSTANCE", "VI_1", "MASTER", "150"]).unwrap();
+        assert!(matches!(cmd, Command::Notify { event, .. } if event.priority == Some(150)));
+        let (cmd, _) = parse(&["/etc/f.yml", "GROUP", "G1", "BACKUP"]).unwrap();
+        assert!(matches!(cmd, Command::Notify { event, .. } if event.priority.is_none()));
+    }
+
+    #[test]
+    fn go_style_flags_still_work() {
+        let (cmd, opts) =
+            parse(&["-verbose", "-dry-run", "-json-log", "-test", "/etc/f.yml"]).unwrap();
+        assert!(matches!(cmd, Command::Test { .. }));
+        assert!(opts.verbose && opts.dry_run && opts.json_log);
+        let (cmd, _) = parse(&["-T", "/etc/f.yml"]).unwrap();
+        assert!(matches!(cmd, Command::Test { .. }));
+        let (_, opts) =
+            parse(&["-v", "-log-target=stderr", "/f", "INSTANCE", "a", "STOP"]).unwrap();
+        assert!(opts.verbose);
+        assert_eq!(opts.log_target, Some(LogTarget::Stderr));
+    }
+
+    #[test]
+    fn names_that_look_like_flags_are_left_alone() {
+        let v = normalize_go_flags(["floaty", "-x", "--", "-verbose"].map(OsString::from));
+        assert_eq!(v, ["floaty", "-x", "--", "-verbose"].map(OsString::from));
+    }
+
+    #[test]
+    fn bad_usage_is_reported() {
+        assert!(parse(&["/etc/f.yml", "INSTANCE", "VI_1"]).is_err());
+        assert!(parse(&["/etc/f.yml", "INSTANCE", "VI_1", "PRIMARY"])
+            .unwrap_err()
+            .contains("unknown state"));
+        assert!(parse(&["-T"]).is_err());
+        assert!(parse(&["--fifo", "/f", "/p"])
+            .unwrap_err()
+            .contains("not supported yet"));
+    }
+}

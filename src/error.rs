@@ -1,0 +1,55 @@
+//! Every error floaty can end with, and the one place that maps them to an
+//! exit status: 2 when the input was wrong and nothing was done, 1 when
+//! something failed at run time.
+
+use std::path::PathBuf;
+
+use crate::cli::UsageError;
+use crate::config::ConfigError;
+use crate::keepalived::KeepalivedError;
+use crate::lock::LockError;
+use crate::provider::SpecError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Usage(#[from] UsageError),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Provider(#[from] SpecError),
+    #[error(transparent)]
+    Keepalived(#[from] KeepalivedError),
+    #[error("no vrrp_instance `{name}` in {}; check the name keepalived passes (floaty --check lists them)", conf.display())]
+    UnknownInstance { name: String, conf: PathBuf },
+    #[error("no vrrp_sync_group `{name}` in {}; check the name keepalived passes", conf.display())]
+    UnknownGroup { name: String, conf: PathBuf },
+    #[error(transparent)]
+    Lock(#[from] LockError),
+    #[error("cannot fork the refresher: {0}")]
+    Fork(#[source] std::io::Error),
+    #[error("cannot write the report: {0}")]
+    Output(#[source] std::io::Error),
+    #[error("self-test failed: {0}")]
+    SelfTest(String),
+    #[error("cannot start: {0}")]
+    Runtime(#[source] std::io::Error),
+}
+
+impl Error {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Usage(_)
+            | Error::Config(_)
+            | Error::Provider(_)
+            | Error::Keepalived(_)
+            | Error::UnknownInstance { .. }
+            | Error::UnknownGroup { .. } => 2,
+            Error::Lock(_)
+            | Error::Fork(_)
+            | Error::Output(_)
+            | Error::SelfTest(_)
+            | Error::Runtime(_) => 1,
+        }
+    }
+}

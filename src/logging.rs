@@ -1,0 +1,227 @@
+//! Where log lines go.
+//!
+//! keepalived runs notify programs with stdout and stderr on /dev/null, so a
+//! floaty started directly by keepalived would log into the void. When stderr
+//! is /dev/null we log to the journal, else to syslog; `--log-target` forces
+//! a choice.
+
+use std::io::{self, Write};
+use std::os::fd::AsFd;
+use std::os::unix::net::UnixDatagram;
+use std::path::Path;
+
+use tracing::{Level, Metadata};
+use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::prelude::*;
+
+use crate::cli::{LogTarget, Options};
+
+const JOURNAL_SOCKET: &str = "/run/systemd/journal/socket";
+const SYSLOG_SOCKET: &str = "/dev/log";
+
+static TO_STDERR: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// Report the error floaty ends with: on stderr for a person, and through
+/// the log when that goes elsewhere (keepalived's /dev/null).
+pub fn report_error(msg: &str) {
+    if !TO_STDERR.load(std::sync::atomic::Ordering::Relaxed) {
+        tracing::error!("{msg}");
+    }
+    eprintln!("floaty: {msg}");
+}
+
+/// Install the global subscriber. Call before any fork: it spawns no thread,
+/// so a forked refresher keeps logging through it.
+pub fn init(opts: &Options) {
+    let level = if opts.verbose {
+        Level::DEBUG
+    } else {
+        Level::INFO
+    };
+    let target = opts.log_target.unwrap_or_else(auto_target);
+    TO_STDERR.store(
+        target == LogTarget::Stderr,
+        std::sync::atomic::Ordering::Relaxed,
+    );
+    let filter = tracing_subscriber::filter::Targets::new()
+        .with_target("floaty", level)
+        .with_target("floaty_providers", level)
+        .with_default(Level::WARN);
+
+    let result = match target {
+        LogTarget::Journald => match tracing_journald::layer() {
+            Ok(layer) => tracing_subscriber::registry()
+                .with(
+                    layer
+                        .with_syslog_identifier("floaty".into())
+                        .with_filter(filter),
+                )
+                .try_init()
+                .map_err(|e| e.to_string()),
+            Err(_) => init_fmt(opts, filter, SyslogOrStderr::syslog()),
+        },
+        LogTarget::Syslog => init_fmt(opts, filter, SyslogOrStderr::syslog()),
+        LogTarget::Stderr => init_fmt(opts, filter, SyslogOrStderr::Stderr),
+    };
+    if let Err(e) = result {
+        eprintln!("floaty: logging not set up: {e}");
+    }
+}
+
+fn init_fmt(
+    opts: &Options,
+    filter: tracing_subscriber::filter::Targets,
+    writer: SyslogOrStderr,
+) -> Result<(), String> {
+    let to_syslog = matches!(writer, SyslogOrStderr::Syslog(_));
+    let fmt = tracing_subscriber::fmt::layer()
+        .with_writer(writer)
+        .with_target(false)
+        .with_ansi(false);
+    // syslog stamps its own time; a second one only adds noise.
+    if opts.json_log {
+        tracing_subscriber::registry()
+            .with(fmt.json().flatten_event(true).with_filter(filter))
+            .try_init()
+    } else if to_syslog {
+        tracing_subscriber::registry()
+            .with(fmt.without_time().with_level(false).with_filter(filter))
+            .try_init()
+    } else {
+        tracing_subscriber::registry()
+            .with(fmt.with_filter(filter))
+            .try_init()
+    }
+    .map_err(|e| e.to_string())
+}
+
+/// stderr unless it is /dev/null (keepalived's setup), then journal or syslog.
+fn auto_target() -> LogTarget {
+    if !stderr_is_devnull() {
+        LogTarget::Stderr
+    } else if Path::new(JOURNAL_SOCKET).exists() {
+        LogTarget::Journald
+    } else {
+        LogTarget::Syslog
+    }
+}
+
+fn stderr_is_devnull() -> bool {
+    let Ok(err) = rustix::fs::fstat(io::stderr().as_fd()) else {
+        // A closed stderr is as good as /dev/null.
+        return true;
+    };
+    match rustix::fs::stat("/dev/null") {
+        Ok(null) => {
+            err.st_dev == null.st_dev && err.st_ino == null.st_ino && err.st_rdev == null.st_rdev
+        }
+        Err(_) => false,
+    }
+}
+
+/// A writer for the fmt layer: stderr, or one syslog datagram per event.
+#[derive(Debug)]
+enum SyslogOrStderr {
+    Stderr,
+    Syslog(Option<UnixDatagram>),
+}
+
+impl SyslogOrStderr {
+    fn syslog() -> Self {
+        let sock = UnixDatagram::unbound()
+            .ok()
+            .filter(|s| s.connect(SYSLOG_SOCKET).is_ok());
+        SyslogOrStderr::Syslog(sock)
+    }
+}
+
+/// One formatted event, sent as a single datagram with its syslog priority.
+pub struct SyslogLine<'a> {
+    sock: Option<&'a UnixDatagram>,
+    severity: u8,
+    buf: Vec<u8>,
+}
+
+impl Write for SyslogLine<'_> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for SyslogLine<'_> {
+    fn drop(&mut self) {
+        let msg = String::from_utf8_lossy(&self.buf);
+        let msg = msg.trim_end();
+        if msg.is_empty() {
+            return;
+        }
+        // facility daemon (3), RFC 3164 framing that every syslog daemon takes.
+        let line = format!(
+            "<{}>floaty[{}]: {}",
+            3 * 8 + self.severity,
+            std::process::id(),
+            msg
+        );
+        let sent = self.sock.is_some_and(|s| s.send(line.as_bytes()).is_ok());
+        if !sent {
+            let _ = writeln!(io::stderr(), "{msg}");
+        }
+    }
+}
+
+pub enum LineWriter<'a> {
+    Stderr(io::Stderr),
+    Syslog(SyslogLine<'a>),
+}
+
+impl Write for LineWriter<'_> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        match self {
+            LineWriter::Stderr(e) => e.write(data),
+            LineWriter::Syslog(s) => s.write(data),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            LineWriter::Stderr(e) => e.flush(),
+            LineWriter::Syslog(s) => s.flush(),
+        }
+    }
+}
+
+impl<'a> MakeWriter<'a> for SyslogOrStderr {
+    type Writer = LineWriter<'a>;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        self.writer_with(6)
+    }
+
+    fn make_writer_for(&'a self, meta: &Metadata<'_>) -> Self::Writer {
+        let severity = match *meta.level() {
+            Level::ERROR => 3,
+            Level::WARN => 4,
+            Level::INFO => 6,
+            _ => 7,
+        };
+        self.writer_with(severity)
+    }
+}
+
+impl SyslogOrStderr {
+    fn writer_with(&self, severity: u8) -> LineWriter<'_> {
+        match self {
+            SyslogOrStderr::Stderr => LineWriter::Stderr(io::stderr()),
+            SyslogOrStderr::Syslog(sock) => LineWriter::Syslog(SyslogLine {
+                sock: sock.as_ref(),
+                severity,
+                buf: Vec::with_capacity(256),
+            }),
+        }
+    }
+}

@@ -1,0 +1,240 @@
+//! The refresher: keeps every address of one instance pointed here until
+//! told to stop, keepalived dies, or a signal arrives.
+//!
+//! It runs in the forked child, so this is where the tokio runtime and the
+//! HTTP client are born. Each address gets its own task: one slow address
+//! must not delay the others.
+
+use std::net::IpAddr;
+use std::os::fd::OwnedFd;
+use std::sync::Arc;
+use std::time::Duration;
+
+use floaty_providers::{Mode, Outcome, Provider};
+use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::task::JoinSet;
+
+use crate::backoff::Schedule;
+use crate::config::BackOff;
+use crate::process::ReadyPipe;
+use crate::provider::Spec;
+
+/// Everything the refresher needs, prepared (and validated) before the fork.
+pub struct Plan {
+    pub instance: String,
+    pub addresses: Vec<IpAddr>,
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub back_off: BackOff,
+    pub spec: Spec,
+    /// pidfds of the keepalived processes that started us.
+    pub keepalived: Vec<OwnedFd>,
+}
+
+/// How the refresher ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Ending {
+    Signalled(&'static str),
+    KeepalivedGone,
+}
+
+/// Spread of the refresh interval, so a fleet of nodes does not hit the
+/// API in lockstep.
+const INTERVAL_JITTER: f64 = 0.1;
+
+/// Run the refresher to its end. Returns the process exit code.
+pub fn run(plan: Plan, ready: ReadyPipe) -> i32 {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!(instance = %plan.instance, "cannot start the refresher runtime: {e}");
+            return 1;
+        }
+    };
+    let code = runtime.block_on(supervise(plan, ready));
+    // Do not wait for in-flight requests: dropping them is the cancellation.
+    runtime.shutdown_background();
+    code
+}
+
+async fn supervise(mut plan: Plan, ready: ReadyPipe) -> i32 {
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::error!(instance = %plan.instance, "cannot install signal handlers");
+        return 1;
+    };
+    let watch = watch_keepalived(std::mem::take(&mut plan.keepalived));
+    ready.signal();
+    let instance = plan.instance.clone();
+
+    let work = refresh_all(plan);
+    let ending = tokio::select! {
+        _ = term.recv() => Ending::Signalled("SIGTERM"),
+        _ = int.recv() => Ending::Signalled("SIGINT"),
+        _ = watch => Ending::KeepalivedGone,
+        _ = work => Ending::Signalled("nothing left to do"),
+    };
+    match ending {
+        Ending::KeepalivedGone => {
+            tracing::warn!(instance = %instance, "keepalived is gone; refresher stops")
+        }
+        Ending::Signalled(why) => tracing::info!(instance = %instance, "refresher stops ({why})"),
+    }
+    0
+}
+
+/// Resolves when any watched keepalived process exits; never when there is
+/// none to watch (floaty run by hand).
+async fn watch_keepalived(fds: Vec<OwnedFd>) {
+    let mut set = JoinSet::new();
+    for fd in fds {
+        set.spawn(async move {
+            // SAFETY: the AsyncFd owns the pidfd, so the descriptor stays
+            // open (and is not reused) for as long as it is registered.
+            let registered = unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) };
+            match registered {
+                Ok(afd) => {
+                    let _ = afd.readable().await;
+                }
+                Err(e) => {
+                    tracing::warn!("cannot watch keepalived: {e}");
+                    std::future::pending::<()>().await
+                }
+            }
+        });
+    }
+    if set.join_next().await.is_none() {
+        std::future::pending::<()>().await
+    }
+}
+
+async fn refresh_all(plan: Plan) {
+    let provider = build_provider(&plan).await;
+    let mut set = JoinSet::new();
+    for addr in plan.addresses.iter().copied() {
+        let task = Task {
+            instance: plan.instance.clone(),
+            addr,
+            interval: plan.interval,
+            timeout: plan.timeout,
+            back_off: plan.back_off.clone(),
+            provider: provider.clone(),
+        };
+        set.spawn(task.run());
+    }
+    while set.join_next().await.is_some() {}
+}
+
+/// The provider may need the metadata service, which can be slow right
+/// after boot: keep trying on the back-off rather than give the address up.
+async fn build_provider(plan: &Plan) -> Arc<dyn Provider> {
+    let mut schedule = Schedule::new(&plan.back_off);
+    loop {
+        match plan.spec.build().await {
+            Ok(p) => return p,
+            Err(e) => {
+                let wait = schedule.next().unwrap_or(plan.interval);
+                tracing::error!(instance = %plan.instance, "provider not ready: {e}; retrying in {wait:?}");
+                tokio::time::sleep(wait).await;
+            }
+        }
+    }
+}
+
+struct Task {
+    instance: String,
+    addr: IpAddr,
+    interval: Duration,
+    timeout: Duration,
+    back_off: BackOff,
+    provider: Arc<dyn Provider>,
+}
+
+impl Task {
+    async fn run(self) {
+        // The first refresh after MASTER writes blindly: the address is
+        // almost surely elsewhere, and a read would cost a round trip.
+        let mut mode = Mode::Write;
+        loop {
+            if self.attempt_until_done(mode).await {
+                mode = Mode::Verify;
+            }
+            tokio::time::sleep(jittered(self.interval, fastrand::f64())).await;
+        }
+    }
+
+    /// One refresh, retried on the back-off. True when it succeeded.
+    async fn attempt_until_done(&self, mode: Mode) -> bool {
+        let mut schedule = Schedule::new(&self.back_off);
+        let server = self.provider.target();
+        loop {
+            let result =
+                tokio::time::timeout(self.timeout, self.provider.refresh(self.addr, mode)).await;
+            let (error, retry_after) = match result {
+                Ok(Ok(outcome)) => {
+                    self.log_outcome(mode, &outcome, &server);
+                    return true;
+                }
+                Ok(Err(e)) if !e.is_transient() => {
+                    tracing::error!(instance = %self.instance, address = %self.addr, server = %server,
+                        "refresh rejected, next try in one refresh interval: {e}");
+                    return false;
+                }
+                Ok(Err(e)) => (e.to_string(), e.retry_after()),
+                Err(_) => (
+                    format!("no answer within refresh-timeout ({:?})", self.timeout),
+                    None,
+                ),
+            };
+            let Some(wait) = schedule.next() else {
+                tracing::error!(instance = %self.instance, address = %self.addr, server = %server,
+                    "refresh failed: {error}; back-off max-elapsed-time spent, next try in one refresh interval");
+                return false;
+            };
+            let wait = retry_after.map_or(wait, |ra| ra.max(wait));
+            tracing::warn!(instance = %self.instance, address = %self.addr, server = %server,
+                "refresh failed: {error}; retrying in {:.1}s", wait.as_secs_f64());
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    fn log_outcome(&self, mode: Mode, outcome: &Outcome, server: &str) {
+        match (mode, outcome) {
+            (_, Outcome::AlreadyHere) => {
+                tracing::debug!(instance = %self.instance, address = %self.addr, server = %server, "address points here")
+            }
+            (Mode::Write, Outcome::Moved { .. }) => {
+                tracing::info!(instance = %self.instance, address = %self.addr, server = %server, "address pointed here")
+            }
+            (Mode::Verify, Outcome::Moved { previous }) => tracing::warn!(
+                instance = %self.instance, address = %self.addr, server = %server,
+                "address was on {}, re-pointed here", previous.as_deref().unwrap_or("another server")
+            ),
+        }
+    }
+}
+
+fn jittered(interval: Duration, unit: f64) -> Duration {
+    let factor = 1.0 + INTERVAL_JITTER * (2.0 * unit.clamp(0.0, 1.0) - 1.0);
+    interval.mul_f64(factor)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jitter_stays_within_ten_percent() {
+        let i = Duration::from_secs(60);
+        assert_eq!(jittered(i, 0.0), Duration::from_secs(54));
+        assert_eq!(jittered(i, 0.5), Duration::from_secs(60));
+        assert_eq!(jittered(i, 1.0), Duration::from_secs(66));
+    }
+}

@@ -1,0 +1,705 @@
+//! A two-node keepalived lab in network namespaces, for end-to-end tests
+//! (and a later try-it lab): each node is a namespace with a veth link to
+//! the other, runs a real keepalived whose `notify` program is floaty, and
+//! reaches one shared mock cloudscale API on its own loopback.
+//!
+//! Ground truth comes from the kernel and the mock, never from logs: the
+//! MASTER is the node whose running keepalived holds the virtual IP on its
+//! interface, and the API points wherever the mock says.
+//!
+//! Everything is torn down by `Drop`, even on panic: keepalived daemons,
+//! refreshers recorded in the node lock directories, namespaces (and with
+//! them the veth pair), files.
+
+#![allow(dead_code)]
+
+use std::fmt::Write as _;
+use std::fs;
+use std::io;
+use std::net::TcpListener;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::support::{alive, refresher_pid, BIN, SERVER_A, SERVER_B, TOKEN};
+
+/// The virtual IP both nodes fight over (TEST-NET-3, only ever inside the
+/// lab namespaces).
+pub const VIP: &str = "203.0.113.10";
+pub const INSTANCE: &str = "VI_1";
+pub const VRID: u8 = 51;
+/// How long a keepalived may take to exit after SIGTERM (it gives a STOP
+/// notify one second, then kills it).
+const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+/// Set this variable to keep the lab's files and print its report even
+/// when all went well.
+pub const KEEP: &str = "FLOATY_LAB_KEEP";
+/// How often conditions that need a process spawn (`ip addr`) are polled.
+const POLL: Duration = Duration::from_millis(25);
+
+/// Why the lab cannot run here; tests print it and pass.
+#[derive(Debug)]
+pub struct Skip(pub String);
+
+impl std::fmt::Display for Skip {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Whether this host can run the lab: root, `ip` and `keepalived`.
+pub fn preflight() -> Result<(), Skip> {
+    if unsafe { libc::geteuid() } != 0 {
+        return Err(Skip("not root (network namespaces need it)".into()));
+    }
+    for tool in ["ip", "keepalived"] {
+        if which(tool).is_none() {
+            return Err(Skip(format!("`{tool}` is not installed")));
+        }
+    }
+    Ok(())
+}
+
+fn which(tool: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin".into(), "/sbin".into()])
+        .map(|d| d.join(tool))
+        .find(|p| fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0))
+}
+
+/// Runs `ip ARGS`, failing with its stderr.
+pub fn ip(args: &[&str]) -> io::Result<String> {
+    let out = Command::new("ip")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(io::Error::other(format!(
+            "ip {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )))
+    }
+}
+
+/// A named network namespace, deleted on drop.
+pub struct Netns {
+    pub name: String,
+}
+
+impl Netns {
+    pub fn create(name: &str) -> io::Result<Netns> {
+        ip(&["netns", "add", name])?;
+        let ns = Netns { name: name.into() };
+        ns.ip(&["link", "set", "lo", "up"])?;
+        Ok(ns)
+    }
+
+    /// `ip -n NAME ARGS`.
+    pub fn ip(&self, args: &[&str]) -> io::Result<String> {
+        let mut all = vec!["-n", &self.name];
+        all.extend_from_slice(args);
+        ip(&all)
+    }
+
+    /// A listener on this namespace's 127.0.0.1 and a free port. The
+    /// network namespace is per thread, and a socket stays in the one it
+    /// was created in: bind from a short-lived thread that entered it.
+    pub fn bind_loopback(&self) -> io::Result<TcpListener> {
+        let path = format!("/run/netns/{}", self.name);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let ns = fs::File::open(&path)?;
+                if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                TcpListener::bind("127.0.0.1:0")
+            })
+            .join()
+            .unwrap_or_else(|_| Err(io::Error::other("bind thread panicked")))
+        })
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        if let Err(e) = ip(&["netns", "del", &self.name]) {
+            eprintln!("lab: cannot delete namespace {}: {e}", self.name);
+        }
+    }
+}
+
+/// One load balancer: a namespace, its files, and (while started) its
+/// keepalived.
+pub struct Node {
+    pub name: &'static str,
+    pub uuid: &'static str,
+    pub priority: u8,
+    pub ns: Netns,
+    /// veth address, e.g. 192.0.2.1
+    pub addr: String,
+    pub dir: PathBuf,
+    pub conf: PathBuf,
+    keepalived: Option<Child>,
+    starts: usize,
+}
+
+impl Node {
+    pub fn floaty_config(&self) -> PathBuf {
+        self.dir.join("floaty.yml")
+    }
+
+    pub fn floaty_log_path(&self) -> PathBuf {
+        self.dir.join("floaty.log")
+    }
+
+    pub fn keepalived_log_path(&self) -> PathBuf {
+        self.dir.join("keepalived.log")
+    }
+
+    pub fn lock_dir(&self) -> PathBuf {
+        self.dir.join("lock")
+    }
+
+    pub fn floaty_log(&self) -> String {
+        fs::read_to_string(self.floaty_log_path()).unwrap_or_default()
+    }
+
+    pub fn keepalived_log(&self) -> String {
+        fs::read_to_string(self.keepalived_log_path()).unwrap_or_default()
+    }
+
+    /// Starts keepalived in the node's namespace, in the foreground (`-n`)
+    /// and in a process group of its own, so that [`Node::kill`] can kill
+    /// all its processes at once (notify programs get groups of their own).
+    pub fn start(&mut self) -> io::Result<()> {
+        if self.running() {
+            return Err(io::Error::other(format!(
+                "keepalived on {} already runs",
+                self.name
+            )));
+        }
+        self.starts += 1;
+        let mut log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.keepalived_log_path())?;
+        io::Write::write_all(
+            &mut log,
+            format!(
+                "===== lab: start #{} of keepalived on node {} =====\n",
+                self.starts, self.name
+            )
+            .as_bytes(),
+        )?;
+        let d = &self.dir;
+        let child = Command::new("ip")
+            .args(["netns", "exec", &self.ns.name, "keepalived"])
+            .args(["-n", "-l", "-D", "--vrrp"])
+            .arg("-f")
+            .arg(&self.conf)
+            .arg("-p")
+            .arg(d.join("keepalived.pid"))
+            .arg("-r")
+            .arg(d.join("vrrp.pid"))
+            .arg("-c")
+            .arg(d.join("checkers.pid"))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .process_group(0)
+            .spawn()?;
+        self.keepalived = Some(child);
+        Ok(())
+    }
+
+    /// Whether the keepalived this node started still runs (reaps it when
+    /// not).
+    pub fn running(&mut self) -> bool {
+        match &mut self.keepalived {
+            Some(child) => match child.try_wait() {
+                Ok(None) => true,
+                _ => {
+                    self.keepalived = None;
+                    false
+                }
+            },
+            None => false,
+        }
+    }
+
+    pub fn keepalived_pid(&self) -> Option<i32> {
+        self.keepalived.as_ref().map(|c| c.id() as i32)
+    }
+
+    /// Graceful stop: SIGTERM to keepalived (which sends STOP to the
+    /// notify program), then waits until it exited. Returns how long that
+    /// took.
+    pub fn stop(&mut self) -> io::Result<Duration> {
+        let t0 = Instant::now();
+        self.terminate();
+        self.wait_exit(STOP_TIMEOUT)?;
+        Ok(t0.elapsed())
+    }
+
+    /// Sends SIGTERM to keepalived and returns at once.
+    pub fn terminate(&mut self) {
+        if let Some(pid) = self.keepalived_pid() {
+            unsafe { libc::kill(pid, libc::SIGTERM) };
+        }
+    }
+
+    /// Waits until keepalived exited; after `timeout`, kills it and fails.
+    pub fn wait_exit(&mut self, timeout: Duration) -> io::Result<()> {
+        let deadline = Instant::now() + timeout;
+        while self.running() {
+            if Instant::now() >= deadline {
+                self.kill();
+                return Err(io::Error::other(format!(
+                    "keepalived on {} still ran {timeout:?} after SIGTERM",
+                    self.name
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        Ok(())
+    }
+
+    /// SIGKILL to every keepalived process of this node at once (its
+    /// process group): no STOP notify, VIPs stay on the interface.
+    pub fn kill(&mut self) {
+        let Some(mut child) = self.keepalived.take() else {
+            return;
+        };
+        let pgid = child.id() as i32;
+        unsafe { libc::kill(-pgid, libc::SIGKILL) };
+        let _ = child.wait();
+        // The VRRP child was reparented; make sure it is gone too.
+        wait_until(Duration::from_secs(5), Duration::from_millis(5), || {
+            group_members(pgid).is_empty()
+        });
+    }
+
+    /// Whether the VIP is on this node's interface (whether or not its
+    /// keepalived still runs: a killed one leaves it there).
+    pub fn has_vip(&self) -> bool {
+        self.ns
+            .ip(&["-o", "-4", "addr", "show", "dev", "veth0"])
+            .map(|out| out.contains(&format!("inet {VIP}/")))
+            .unwrap_or(false)
+    }
+
+    /// Live refreshers recorded in this node's lock directory (zombies
+    /// not counted: here PID 1 may take a second or two to reap them).
+    pub fn refreshers(&self) -> Vec<i32> {
+        let mut pids = Vec::new();
+        if let Ok(entries) = fs::read_dir(self.lock_dir()) {
+            for entry in entries.flatten() {
+                if let Some(pid) = refresher_pid(&entry.path()).filter(|&p| alive(p)) {
+                    pids.push(pid);
+                }
+            }
+        }
+        pids.sort_unstable();
+        pids
+    }
+}
+
+/// PIDs whose process group is `pgid`.
+fn group_members(pgid: i32) -> Vec<i32> {
+    let mut pids = Vec::new();
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return pids;
+    };
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let Some(rest) = stat.rfind(')').and_then(|i| stat.get(i + 2..)) else {
+            continue;
+        };
+        // state ppid pgrp ...
+        let mut fields = rest.split_whitespace();
+        let state = fields.next();
+        if fields.nth(1).and_then(|g| g.parse::<i32>().ok()) == Some(pgid) && state != Some("Z") {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+/// What the lab looks like at one moment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    /// Nodes whose running keepalived holds the VIP.
+    pub masters: Vec<&'static str>,
+    /// Live refreshers per node, in node order.
+    pub refreshers: Vec<(&'static str, Vec<i32>)>,
+    /// The node the API points the VIP at (`Some("?")`: an unknown UUID).
+    pub api: Option<&'static str>,
+}
+
+impl std::fmt::Display for Snapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "masters {:?}, refreshers", self.masters)?;
+        for (node, pids) in &self.refreshers {
+            write!(f, " {node}:{pids:?}")?;
+        }
+        write!(f, ", API points to {:?}", self.api)
+    }
+}
+
+/// Two nodes, one mock API.
+pub struct Lab {
+    pub mock: mock_cloud::Cloudscale,
+    /// Clones of the listeners inside the namespaces, see `Drop`.
+    listeners: Vec<TcpListener>,
+    pub nodes: Vec<Node>,
+    pub dir: tempfile::TempDir,
+    started: Instant,
+}
+
+static LABS: AtomicUsize = AtomicUsize::new(0);
+
+impl Lab {
+    /// Namespaces `fl<pid>a`/`fl<pid>b` (a counter is added for a second
+    /// lab in the same process), a veth pair `veth0` between them, the
+    /// mock listening on the host's and each namespace's loopback, and the
+    /// files of each node. keepalived is not started yet.
+    pub fn new() -> Result<Lab, Skip> {
+        preflight()?;
+        let seq = LABS.fetch_add(1, Ordering::Relaxed);
+        let prefix = match seq {
+            0 => format!("fl{}", std::process::id()),
+            n => format!("fl{}-{n}", std::process::id()),
+        };
+        let dir = tempfile::Builder::new()
+            .prefix("floaty-lab-")
+            .tempdir()
+            .map_err(|e| Skip(format!("no temporary directory: {e}")))?;
+        let mock = mock_cloud::Cloudscale::start(TOKEN).expect("start the mock API");
+        mock.add_server(SERVER_A, "lb-a");
+        mock.add_server(SERVER_B, "lb-b");
+        // Pointing at b: node a's first MASTER has to move it.
+        mock.add_floating_ip(VIP, Some(SERVER_B));
+
+        // Namespaces first, so that a failure below still deletes them.
+        let ns_a = Netns::create(&format!("{prefix}a"))
+            .map_err(|e| Skip(format!("cannot create a network namespace: {e}")))?;
+        let ns_b = Netns::create(&format!("{prefix}b")).expect("second namespace");
+        let mut lab = Lab {
+            mock,
+            listeners: Vec::new(),
+            nodes: Vec::new(),
+            dir,
+            started: Instant::now(),
+        };
+        // Created inside the namespaces: nothing ever lands in the host's.
+        ns_a.ip(&[
+            "link", "add", "veth0", "type", "veth", "peer", "name", "veth0", "netns", &ns_b.name,
+        ])
+        .expect("veth pair");
+        for (i, (name, uuid, priority, ns)) in
+            [("a", SERVER_A, 150, ns_a), ("b", SERVER_B, 100, ns_b)]
+                .into_iter()
+                .enumerate()
+        {
+            let addr = format!("192.0.2.{}", i + 1);
+            ns.ip(&["addr", "add", &format!("{addr}/24"), "dev", "veth0"])
+                .expect("veth address");
+            ns.ip(&["link", "set", "veth0", "up"]).expect("veth up");
+            let listener = ns.bind_loopback().expect("listen in the namespace");
+            let port = listener.local_addr().expect("local address").port();
+            lab.listeners
+                .push(listener.try_clone().expect("clone listener"));
+            lab.mock.also_listen(listener);
+            let node = lab.node_files(name, uuid, priority, ns, addr, port);
+            lab.nodes.push(node);
+        }
+        Ok(lab)
+    }
+
+    fn node_files(
+        &self,
+        name: &'static str,
+        uuid: &'static str,
+        priority: u8,
+        ns: Netns,
+        addr: String,
+        port: u16,
+    ) -> Node {
+        let dir = self.dir.path().join(format!("node-{name}"));
+        fs::create_dir_all(dir.join("lock")).expect("node directory");
+        let notify = dir.join("notify");
+        let conf = dir.join("keepalived.conf");
+        let log = dir.join("floaty.log");
+        let yml = dir.join("floaty.yml");
+        // keepalived gives notify programs /dev/null for stderr: keep the log.
+        let script = format!(
+            "#!/bin/sh\n\
+             echo \"$(date +%T.%N) ===== notify $* =====\" >>{log}\n\
+             exec {BIN} --log-target stderr -v {yml} \"$@\" 2>>{log}\n",
+            log = log.display(),
+            yml = yml.display(),
+        );
+        fs::write(&notify, script).expect("notify script");
+        fs::set_permissions(&notify, fs::Permissions::from_mode(0o755)).expect("chmod");
+        let kconf = format!(
+            "global_defs {{\n    router_id lab-{name}\n    script_user root\n}}\n\
+             vrrp_instance {INSTANCE} {{\n    state BACKUP\n    interface veth0\n    \
+             virtual_router_id {VRID}\n    priority {priority}\n    advert_int 1\n    \
+             virtual_ipaddress {{\n        {VIP}/24 dev veth0\n    }}\n    \
+             notify \"{}\"\n}}\n",
+            notify.display()
+        );
+        fs::write(&conf, kconf).expect("keepalived.conf");
+        let yaml = format!(
+            "provider: cloudscale\n\
+             cloudscale:\n  endpoint: \"http://127.0.0.1:{port}/\"\n  token: {TOKEN}\n  server-uuid: {uuid}\n\
+             keepalived-config: {}\n\
+             lock-file-template: {}/floaty.%s.lock\n\
+             refresh-interval: 2s\n\
+             back-off:\n  initial-interval: 50ms\n  max-interval: 200ms\n",
+            conf.display(),
+            dir.join("lock").display(),
+        );
+        fs::write(&yml, yaml).expect("floaty.yml");
+        Node {
+            name,
+            uuid,
+            priority,
+            ns,
+            addr,
+            dir,
+            conf,
+            keepalived: None,
+            starts: 0,
+        }
+    }
+
+    pub fn node(&mut self, name: &str) -> &mut Node {
+        self.nodes
+            .iter_mut()
+            .find(|n| n.name == name)
+            .unwrap_or_else(|| panic!("no node {name}"))
+    }
+
+    /// Nodes whose running keepalived holds the VIP: the MASTER, as far as
+    /// the kernel knows. More than one means split brain.
+    pub fn masters(&mut self) -> Vec<&'static str> {
+        self.nodes
+            .iter_mut()
+            .filter_map(|n| (n.running() && n.has_vip()).then_some(n.name))
+            .collect()
+    }
+
+    /// The node the API points the VIP at.
+    pub fn api_points_to(&self) -> Option<&'static str> {
+        let uuid = self.mock.server_of(VIP)?;
+        Some(
+            self.nodes
+                .iter()
+                .find(|n| n.uuid == uuid)
+                .map_or("?", |n| n.name),
+        )
+    }
+
+    pub fn snapshot(&mut self) -> Snapshot {
+        let masters = self.masters();
+        let refreshers = self
+            .nodes
+            .iter()
+            .map(|n| (n.name, n.refreshers()))
+            .collect();
+        Snapshot {
+            masters,
+            refreshers,
+            api: self.api_points_to(),
+        }
+    }
+
+    /// The rule floaty must establish: `master` alone holds the VIP, runs
+    /// exactly one refresher, no other node runs any, and the API points
+    /// at `master`.
+    pub fn converged_on(snap: &Snapshot, master: &str) -> bool {
+        snap.masters == [master]
+            && snap.api == Some(master)
+            && snap
+                .refreshers
+                .iter()
+                .all(|(n, pids)| pids.len() == usize::from(*n == master))
+    }
+
+    /// Polls until the lab converged on `master`; Ok(time taken) or Err
+    /// with the last snapshot.
+    pub fn wait_converged(&mut self, master: &str, timeout: Duration) -> Result<Duration, String> {
+        let t0 = Instant::now();
+        let mut last = self.snapshot();
+        while !Lab::converged_on(&last, master) {
+            if t0.elapsed() >= timeout {
+                return Err(format!(
+                    "no convergence on {master} within {timeout:?}; last seen: {last}"
+                ));
+            }
+            std::thread::sleep(POLL);
+            last = self.snapshot();
+        }
+        Ok(t0.elapsed())
+    }
+
+    /// Checks that the converged state on `master` holds for `period`
+    /// (at least one refresh interval: a stray refresher would move the
+    /// address back).
+    pub fn holds(&mut self, master: &str, period: Duration) -> Result<(), String> {
+        let t0 = Instant::now();
+        while t0.elapsed() < period {
+            let snap = self.snapshot();
+            if !Lab::converged_on(&snap, master) {
+                return Err(format!(
+                    "converged on {master}, but {:?} later: {snap}",
+                    t0.elapsed()
+                ));
+            }
+            std::thread::sleep(POLL);
+        }
+        Ok(())
+    }
+
+    /// Polls until only `master` holds the VIP (ground truth of VRRP
+    /// alone); Ok(time taken).
+    pub fn wait_master(&mut self, master: &str, timeout: Duration) -> Result<Duration, String> {
+        let t0 = Instant::now();
+        loop {
+            let masters = self.masters();
+            if masters == [master] {
+                return Ok(t0.elapsed());
+            }
+            if t0.elapsed() >= timeout {
+                return Err(format!(
+                    "{master} not sole MASTER within {timeout:?}: {masters:?}"
+                ));
+            }
+            std::thread::sleep(POLL);
+        }
+    }
+
+    /// Everything useful after a failure: logs of both nodes, the API's
+    /// request log, the state.
+    pub fn report(&mut self) -> String {
+        let mut out = String::new();
+        let snap = self.snapshot();
+        let _ = writeln!(
+            out,
+            "===== lab state after {:?}: {snap}",
+            self.started.elapsed()
+        );
+        for node in &self.nodes {
+            let _ = writeln!(
+                out,
+                "===== node {} ({}, {}, uuid {}): keepalived output =====\n{}",
+                node.name,
+                node.ns.name,
+                node.addr,
+                node.uuid,
+                node.keepalived_log()
+            );
+            let _ = writeln!(
+                out,
+                "===== node {}: floaty.log =====\n{}",
+                node.name,
+                node.floaty_log()
+            );
+        }
+        let _ = writeln!(out, "===== mock API requests =====");
+        let t0 = self.started;
+        for r in self.mock.requests() {
+            let at = r.at.saturating_duration_since(t0);
+            let _ = writeln!(
+                out,
+                "{:>8.3}s {} {} -> {:?} {}",
+                at.as_secs_f64(),
+                r.method,
+                r.path,
+                r.status,
+                r.body
+            );
+        }
+        out
+    }
+
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        if std::thread::panicking() || std::env::var_os(KEEP).is_some() {
+            eprintln!("{}", self.report());
+        }
+        for node in &mut self.nodes {
+            node.kill();
+        }
+        // A notify call in flight when keepalived died may still start a
+        // refresher; it would stop on its own (keepalived is gone), but
+        // don't leave it to that.
+        let deadline = Instant::now() + Duration::from_secs(2);
+        loop {
+            let pids: Vec<i32> = self.nodes.iter().flat_map(|n| n.refreshers()).collect();
+            for &pid in &pids {
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+            if pids.is_empty() || Instant::now() >= deadline {
+                break;
+            }
+            wait_until(Duration::from_secs(1), Duration::from_millis(5), || {
+                pids.iter().all(|&p| !alive(p))
+            });
+        }
+        // The mock wakes its accept threads on drop by connecting to them,
+        // but from this thread's namespace: it cannot reach the listeners
+        // inside the lab's. Shutting a listening socket down makes a
+        // blocked accept() fail, and the accept thread then sees the stop.
+        for listener in &self.listeners {
+            unsafe { libc::shutdown(listener.as_raw_fd(), libc::SHUT_RDWR) };
+        }
+        // Namespaces go with the nodes, the directory with `dir`.
+        if std::env::var_os(KEEP).is_some() {
+            let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("tempdir"));
+            eprintln!("lab: {KEEP} is set; kept {}", dir.keep().display());
+        }
+    }
+}
+
+/// Polls `cond` every `every` until it holds or `timeout` passes.
+pub fn wait_until(timeout: Duration, every: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(every);
+    }
+}
+
+/// Seconds with milliseconds, for timing reports.
+pub fn secs(d: Duration) -> String {
+    format!("{:.3}s", d.as_secs_f64())
+}
