@@ -26,16 +26,6 @@ pub enum AddressError {
     BadPrefix(String),
 }
 
-impl Vip {
-    pub fn host(addr: IpAddr) -> Self {
-        Vip { addr, prefix: None }
-    }
-
-    pub fn is_ipv4(&self) -> bool {
-        self.addr.is_ipv4()
-    }
-}
-
 impl FromStr for Vip {
     type Err = AddressError;
 

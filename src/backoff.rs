@@ -24,7 +24,7 @@ pub struct Schedule {
 impl Schedule {
     pub fn new(policy: &BackOff) -> Self {
         Schedule {
-            policy: policy.clone(),
+            policy: *policy,
             current: policy.initial_interval,
             started: Instant::now(),
         }

@@ -71,7 +71,6 @@ pub enum Command {
     Notify { config: PathBuf, event: Event },
     Test { config: PathBuf },
     Check { config: PathBuf },
-    Fifo { config: PathBuf, fifo: PathBuf },
 }
 
 #[derive(Debug)]

@@ -193,10 +193,6 @@ fn stop_refresher(holder: &ProcessHandle, kill_after: Duration, deadline: Instan
 }
 
 impl InstanceLock {
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// Record the refresher that now owns the lock (called in the child).
     pub fn record_owner(&mut self, id: ProcessId, instance: &str) -> Result<(), LockError> {
         let record = Record {

@@ -48,6 +48,5 @@ fn run(raw: RawArgs, options: &cli::Options) -> Result<(), Error> {
         Command::Notify { config, event } => notify::run(&config::load(&config)?, &event, options),
         Command::Test { config } => selftest::run(&config::load(&config)?, options),
         Command::Check { config } => check::run(&config::load(&config)?),
-        Command::Fifo { .. } => Err(cli::UsageError::FifoUnsupported.into()),
     }
 }

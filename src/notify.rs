@@ -153,7 +153,7 @@ pub fn run(cfg: &Config, event: &Event, opts: &Options) -> Result<(), Error> {
             addresses: host_addresses(&target.addresses),
             interval: cfg.refresh_interval,
             timeout: cfg.refresh_timeout,
-            back_off: cfg.back_off.clone(),
+            back_off: cfg.back_off,
             spec: spec.clone(),
             keepalived: keepalived
                 .iter()

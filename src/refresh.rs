@@ -124,7 +124,7 @@ async fn refresh_all(plan: Plan) {
             addr,
             interval: plan.interval,
             timeout: plan.timeout,
-            back_off: plan.back_off.clone(),
+            back_off: plan.back_off,
             provider: provider.clone(),
         };
         set.spawn(task.run());
