@@ -685,19 +685,7 @@ impl Drop for Lab {
     }
 }
 
-/// Polls `cond` every `every` until it holds or `timeout` passes.
-pub fn wait_until(timeout: Duration, every: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if cond() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(every);
-    }
-}
+pub use crate::support::poll_until as wait_until;
 
 /// Seconds with milliseconds, for timing reports.
 pub fn secs(d: Duration) -> String {

@@ -184,7 +184,12 @@ pub fn alive(pid: i32) -> bool {
 
 /// Poll `cond` until it holds or `timeout` passes. For conditions with no
 /// event to wait on (a process gone, a file written by another process).
-pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+pub fn wait_until(timeout: Duration, cond: impl FnMut() -> bool) -> bool {
+    poll_until(timeout, Duration::from_millis(5), cond)
+}
+
+/// Polls `cond` every `every` until it holds or `timeout` passes.
+pub fn poll_until(timeout: Duration, every: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + timeout;
     loop {
         if cond() {
@@ -193,7 +198,7 @@ pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
         if Instant::now() >= deadline {
             return false;
         }
-        std::thread::sleep(Duration::from_millis(5));
+        std::thread::sleep(every);
     }
 }
 
