@@ -68,9 +68,22 @@ pub enum LogTarget {
 /// What to do, derived from the raw arguments.
 #[derive(Debug)]
 pub enum Command {
-    Notify { config: PathBuf, event: Event },
-    Test { config: PathBuf },
-    Check { config: PathBuf },
+    Notify {
+        config: PathBuf,
+        event: Event,
+    },
+    Test {
+        config: PathBuf,
+    },
+    Check {
+        config: PathBuf,
+    },
+    Fifo {
+        config: PathBuf,
+        fifo: PathBuf,
+    },
+    /// Hidden packaging helper: `floaty generate man|completions SHELL`.
+    Generate(crate::generate::Artifact),
 }
 
 #[derive(Debug)]
@@ -96,8 +109,8 @@ pub enum UsageError {
         #[source]
         source: EventError,
     },
-    #[error("--fifo is not supported yet; use notify mode: notify \"/usr/bin/floaty CONFIG\" in keepalived.conf")]
-    FifoUnsupported,
+    #[error(transparent)]
+    Generate(crate::generate::GenerateError),
 }
 
 /// Rewrite Go-style single-dash long flags to clap's two-dash form.
@@ -175,10 +188,16 @@ impl RawArgs {
                 config: config.into(),
             }
         } else if self.fifo {
-            if args.len() != 2 {
-                return Err(count("--fifo", "CONFIG FIFO", "--fifo CONFIG FIFO"));
+            let [config, fifo] = <[String; 2]>::try_from(args.clone())
+                .map_err(|_| count("--fifo", "CONFIG FIFO", "--fifo CONFIG FIFO"))?;
+            Command::Fifo {
+                config: config.into(),
+                fifo: fifo.into(),
             }
-            return Err(UsageError::FifoUnsupported);
+        } else if args.len() <= 3 && args.first().is_some_and(|a| a == "generate") {
+            Command::Generate(
+                crate::generate::Artifact::from_args(&args[1..]).map_err(UsageError::Generate)?,
+            )
         } else {
             if !(4..=5).contains(&args.len()) {
                 return Err(count(
@@ -194,7 +213,8 @@ impl RawArgs {
                 args.get(4).map(|s| s.as_str()),
             )
             .map_err(|source| UsageError::Event {
-                line: args[1..].join(" "),
+                // Escaped: the message must stay one log line.
+                line: crate::event::shown(&args[1..].join(" ")),
                 source,
             })?;
             Command::Notify {
@@ -258,8 +278,8 @@ mod tests {
             .unwrap_err()
             .contains("unknown state"));
         assert!(parse(&["-T"]).is_err());
-        assert!(parse(&["--fifo", "/f", "/p"])
-            .unwrap_err()
-            .contains("not supported yet"));
+        assert!(parse(&["--fifo", "/f"]).is_err());
+        let (cmd, _) = parse(&["-fifo", "/f", "/p"]).unwrap();
+        assert!(matches!(cmd, Command::Fifo { fifo, .. } if fifo == std::path::Path::new("/p")));
     }
 }

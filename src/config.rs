@@ -59,6 +59,16 @@ pub struct Config {
     pub provider: ProviderKind,
     pub cloudscale: Cloudscale,
     pub exoscale: Exoscale,
+    /// Commands run on events (`rules:`), context already filled in.
+    pub rules: Vec<crate::rules::Rule>,
+    /// The split-brain guard (see `vip.rs`).
+    pub verify_master: VerifyMaster,
+    /// Whether the YAML itself holds a credential (`token`, `key`,
+    /// `secret`), so [`load`] can warn when the file is readable by others.
+    pub inline_secret: bool,
+    /// One-line warnings found while loading (secret files readable by
+    /// group or others); [`load`] logs each once.
+    pub warnings: Vec<String>,
 }
 
 /// The effective settings, defaults included, in the file's own syntax:
@@ -102,6 +112,7 @@ impl fmt::Display for Config {
             b.max_elapsed_time
                 .map_or("0 # retry for ever".to_string(), d)
         )?;
+        writeln!(f, "verify-master: {}", self.verify_master.as_str())?;
         writeln!(f, "provider: {}", self.provider)?;
         match self.provider {
             ProviderKind::Cloudscale => {
@@ -159,6 +170,59 @@ impl Default for BackOff {
             max_interval: Duration::from_secs(10),
             max_elapsed_time: None,
         }
+    }
+}
+
+/// `verify-master`: whether a refresher checks that this node holds the
+/// instance's virtual IPs before each write (the split-brain guard).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum VerifyMaster {
+    /// On for instances with `virtual_ipaddress` in keepalived.conf.
+    #[default]
+    Auto,
+    /// On; an instance without VIPs is a config error.
+    Always,
+    Off,
+}
+
+impl VerifyMaster {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VerifyMaster::Auto => "auto",
+            VerifyMaster::Always => "always",
+            VerifyMaster::Off => "off",
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for VerifyMaster {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        // YAML 1.1 reads a bare `off` as a boolean; accept it as meant.
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = VerifyMaster;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("auto, always or off")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<VerifyMaster, E> {
+                match s {
+                    "auto" => Ok(VerifyMaster::Auto),
+                    "always" => Ok(VerifyMaster::Always),
+                    "off" => Ok(VerifyMaster::Off),
+                    other => Err(E::custom(format!(
+                        "{other:?} is not one of auto, always, off"
+                    ))),
+                }
+            }
+            fn visit_bool<E: de::Error>(self, b: bool) -> Result<VerifyMaster, E> {
+                if b {
+                    Err(E::custom("`true` is ambiguous; write auto, always or off"))
+                } else {
+                    Ok(VerifyMaster::Off)
+                }
+            }
+        }
+        d.deserialize_any(V)
     }
 }
 
@@ -381,10 +445,130 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
         )));
     }
     let text = std::fs::read_to_string(path).map_err(read_err)?;
-    parse(&text, path)
+    let mut config = parse(&text, path)?;
+    if config.inline_secret {
+        if let Some(w) = readable_by_others(path, "holds a credential inline") {
+            config.warnings.insert(0, w);
+        }
+    }
+    for warning in &config.warnings {
+        tracing::warn!("{warning}");
+    }
+    Ok(config)
+}
+
+/// The environment variables that can carry credentials, so the YAML (often
+/// world-readable, often in git) need not.
+pub const ENV_CLOUDSCALE_TOKEN: &str = "FLOATY_CLOUDSCALE_TOKEN";
+pub const ENV_EXOSCALE_KEY: &str = "FLOATY_EXOSCALE_KEY";
+pub const ENV_EXOSCALE_SECRET: &str = "FLOATY_EXOSCALE_SECRET";
+
+/// A secret file larger than this is not a token: refuse it rather than
+/// send megabytes in a header.
+const MAX_SECRET_FILE: u64 = 64 << 10;
+
+/// A warning when `file` can be read by group or others (mode & 0o077).
+fn readable_by_others(file: &Path, what: &str) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(file).ok()?.permissions().mode() & 0o777;
+    (mode & 0o077 != 0).then(|| {
+        format!(
+            "{} {what} and is readable by group or others (mode {mode:04o}); run chmod 600 on it",
+            file.display()
+        )
+    })
+}
+
+/// Where one credential comes from: the inline key, its `-file` key, or
+/// an environment variable, in that order of being looked at. Inline and
+/// file together is ambiguous and refused; the environment is used only
+/// when the YAML sets neither, so what the file says always wins.
+struct SecretSources<'a> {
+    section: &'static str,
+    key: &'static str,
+    env_var: &'static str,
+    inline: Option<Secret>,
+    file: Option<String>,
+    config: &'a Path,
+}
+
+impl SecretSources<'_> {
+    fn resolve(
+        self,
+        env: &dyn Fn(&str) -> Option<String>,
+        warnings: &mut Vec<String>,
+    ) -> Result<Option<Secret>, ConfigError> {
+        let key = format!("{}.{}", self.section, self.key);
+        let file_key = format!("{key}-file");
+        match (self.inline, self.file) {
+            (Some(_), Some(_)) => Err(ConfigError::invalid(
+                self.config,
+                Some(&key),
+                format!("set together with `{file_key}`; keep one"),
+            )),
+            (Some(inline), None) => Ok(Some(inline)),
+            (None, Some(file)) => {
+                // Relative to the YAML file, like keepalived-config.
+                let file = self.config.parent().unwrap_or(Path::new("")).join(file);
+                read_secret_file(&file)
+                    .map(|s| {
+                        warnings.extend(readable_by_others(&file, "holds a credential"));
+                        Some(s)
+                    })
+                    .map_err(|why| ConfigError::invalid(self.config, Some(&file_key), why))
+            }
+            (None, None) => Ok(env(self.env_var)
+                .filter(|v| !v.is_empty())
+                .map(|v| Secret::new(v.trim_end_matches(['\n', '\r'])))),
+        }
+    }
+}
+
+/// Reads a credential from a file: one line, the trailing newline dropped.
+/// Messages name the file, never its content.
+fn read_secret_file(file: &Path) -> Result<Secret, String> {
+    use std::io::Read;
+    let shown = file.display();
+    let cannot = |e: std::io::Error| format!("cannot read {shown}: {e}");
+    let meta = std::fs::metadata(file).map_err(cannot)?;
+    if !meta.is_file() {
+        return Err(format!("{shown} is not a regular file"));
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(file)
+        .map_err(cannot)?
+        .take(MAX_SECRET_FILE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(cannot)?;
+    if bytes.len() as u64 > MAX_SECRET_FILE {
+        return Err(format!(
+            "{shown} is larger than {MAX_SECRET_FILE} bytes; it should hold only the credential"
+        ));
+    }
+    let text = String::from_utf8(bytes).map_err(|_| format!("{shown} is not UTF-8 text"))?;
+    let value = text.trim_end_matches(['\n', '\r']);
+    if value.is_empty() {
+        return Err(format!("{shown} is empty; it should hold the credential"));
+    }
+    if value.contains(['\n', '\r']) {
+        return Err(format!(
+            "{shown} holds more than one line; it should hold only the credential"
+        ));
+    }
+    Ok(Secret::new(value))
 }
 
 pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+    parse_with_env(text, path, &|name| std::env::var(name).ok())
+}
+
+/// [`parse`] with the environment given, so tests need not change the
+/// process's own.
+pub fn parse_with_env(
+    text: &str,
+    path: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config, ConfigError> {
     // A first, position-less look: to tell "empty" from "broken", and to learn
     // the secret values so no error message can ever echo them.
     let secrets = match serde_yaml::from_str::<serde_yaml::Value>(text) {
@@ -396,9 +580,49 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         Ok(value) => secret_values(&value),
         Err(_) => Vec::new(),
     };
-    let raw: RawConfig =
-        serde_yaml::from_str(text).map_err(|e| yaml_error(&e, text, path, &secrets))?;
-    build(raw, path)
+    let raw: RawConfig = serde_yaml::from_str(text).map_err(|e| {
+        let err = yaml_error(&e, text, path, &secrets);
+        name_the_rule(err, text)
+    })?;
+    build(raw, path, text, env)
+}
+
+/// An error inside `rules[N]` also names the rule, as people know rules by
+/// name rather than by position.
+fn name_the_rule(err: ConfigError, text: &str) -> ConfigError {
+    let ConfigError::Invalid {
+        path,
+        line,
+        column,
+        key,
+        message,
+    } = err
+    else {
+        return err;
+    };
+    // The key, or for unknown keys the message, holds `rules[N]`.
+    let name = key
+        .as_deref()
+        .and_then(|k| k.strip_prefix("rules["))
+        .or_else(|| message.split_once("`rules[").map(|(_, rest)| rest))
+        .and_then(|k| k.split(']').next())
+        .and_then(|i| i.parse::<usize>().ok())
+        .and_then(|i| {
+            let value: serde_yaml::Value = serde_yaml::from_str(text).ok()?;
+            let name = value.get("rules")?.get(i)?.get("name")?;
+            name.as_str().map(str::to_string)
+        });
+    let message = match name {
+        Some(n) => format!("rule `{n}`: {message}"),
+        None => message,
+    };
+    ConfigError::Invalid {
+        path,
+        line,
+        column,
+        key,
+        message,
+    }
 }
 
 impl Config {
@@ -416,16 +640,22 @@ impl Config {
                 if self.cloudscale.token.is_none() {
                     return Err(missing(
                         "cloudscale.token",
-                        "a cloudscale API token with write access",
+                        "a cloudscale API token with write access (or use cloudscale.token-file or FLOATY_CLOUDSCALE_TOKEN)",
                     ));
                 }
             }
             ProviderKind::Exoscale => {
                 if self.exoscale.key.is_none() {
-                    return Err(missing("exoscale.key", "your Exoscale API key (EXO...)"));
+                    return Err(missing(
+                        "exoscale.key",
+                        "your Exoscale API key (EXO...) (or use exoscale.key-file or FLOATY_EXOSCALE_KEY)",
+                    ));
                 }
                 if self.exoscale.secret.is_none() {
-                    return Err(missing("exoscale.secret", "your Exoscale API secret"));
+                    return Err(missing(
+                        "exoscale.secret",
+                        "your Exoscale API secret (or use exoscale.secret-file or FLOATY_EXOSCALE_SECRET)",
+                    ));
                 }
             }
         }
@@ -433,7 +663,12 @@ impl Config {
     }
 }
 
-fn build(raw: RawConfig, path: &Path) -> Result<Config, ConfigError> {
+fn build(
+    raw: RawConfig,
+    path: &Path,
+    text: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config, ConfigError> {
     let provider = raw.provider.and_then(|p| p.0).ok_or_else(|| {
         ConfigError::invalid(
             path,
@@ -455,6 +690,67 @@ fn build(raw: RawConfig, path: &Path) -> Result<Config, ConfigError> {
     let defaults = BackOff::default();
     let cloudscale = raw.cloudscale.unwrap_or_default();
     let exoscale = raw.exoscale.unwrap_or_default();
+    let inline = |s: &Option<SecretValue>| s.as_ref().and_then(|s| s.0.clone());
+    let inline_secret = inline(&cloudscale.token).is_some()
+        || inline(&exoscale.key).is_some()
+        || inline(&exoscale.secret).is_some();
+    let mut warnings = Vec::new();
+    let token = SecretSources {
+        section: "cloudscale",
+        key: "token",
+        env_var: ENV_CLOUDSCALE_TOKEN,
+        inline: inline(&cloudscale.token),
+        file: cloudscale.token_file.map(|f| f.0),
+        config: path,
+    }
+    .resolve(env, &mut warnings)?;
+    let exoscale_key = SecretSources {
+        section: "exoscale",
+        key: "key",
+        env_var: ENV_EXOSCALE_KEY,
+        inline: inline(&exoscale.key),
+        file: exoscale.key_file.map(|f| f.0),
+        config: path,
+    }
+    .resolve(env, &mut warnings)?;
+    let exoscale_secret = SecretSources {
+        section: "exoscale",
+        key: "secret",
+        env_var: ENV_EXOSCALE_SECRET,
+        inline: inline(&exoscale.secret),
+        file: exoscale.secret_file.map(|f| f.0),
+        config: path,
+    }
+    .resolve(env, &mut warnings)?;
+    let context: BTreeMap<String, String> = raw
+        .context
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, v.0))
+        .collect();
+    let rules = crate::rules::build(raw.rules.unwrap_or_default(), &context).map_err(
+        |(index, name, message)| {
+            // Point at the offending line: the `{context.KEY}` use, else the name.
+            let line = message
+                .split('`')
+                .nth(1)
+                .and_then(|needle| text.lines().position(|l| l.contains(needle)))
+                .or_else(|| {
+                    text.lines()
+                        .enumerate()
+                        .filter(|(_, l)| l.contains("name:") && l.contains(name.as_str()))
+                        .map(|(i, _)| i)
+                        .nth(usize::from(message.starts_with("another rule")))
+                });
+            ConfigError::Invalid {
+                path: path.to_path_buf(),
+                line: line.map(|l| l + 1),
+                column: None,
+                key: Some(format!("rules[{index}]")),
+                message: format!("rule `{name}`: {message}"),
+            }
+        },
+    )?;
     Ok(Config {
         path: path.to_path_buf(),
         lock_file_template: raw.lock_file_template.unwrap_or_default(),
@@ -488,7 +784,7 @@ fn build(raw: RawConfig, path: &Path) -> Result<Config, ConfigError> {
                 .endpoint
                 .and_then(|e| e.0)
                 .unwrap_or_else(|| DEFAULT_CLOUDSCALE_ENDPOINT.to_string()),
-            token: cloudscale.token.and_then(|s| s.0),
+            token,
             server_uuid: cloudscale.server_uuid.and_then(|u| u.0),
             hostname_to_server_uuid: cloudscale
                 .hostname_to_server_uuid
@@ -500,10 +796,14 @@ fn build(raw: RawConfig, path: &Path) -> Result<Config, ConfigError> {
         exoscale: Exoscale {
             endpoint: exoscale.endpoint.and_then(|e| e.0),
             zone: exoscale.zone.and_then(|z| z.0),
-            key: exoscale.key.and_then(|s| s.0),
-            secret: exoscale.secret.and_then(|s| s.0),
+            key: exoscale_key,
+            secret: exoscale_secret,
             instance_id: exoscale.instance_id.and_then(|u| u.0),
         },
+        rules,
+        verify_master: raw.verify_master.unwrap_or_default(),
+        inline_secret,
+        warnings,
     })
 }
 
@@ -527,8 +827,12 @@ struct RawConfig {
     refresh_timeout: Option<PositiveDuration>,
     back_off: Option<RawBackOff>,
     provider: Option<ProviderValue>,
+    verify_master: Option<VerifyMaster>,
     cloudscale: Option<RawCloudscale>,
     exoscale: Option<RawExoscale>,
+    rules: Option<Vec<crate::rules::RawRule>>,
+    /// Free user strings for rule templates (`{context.KEY}`).
+    context: Option<BTreeMap<String, crate::rules::ContextValue>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -548,11 +852,13 @@ struct RawBackOff {
 #[serde(
     deny_unknown_fields,
     rename_all = "kebab-case",
-    expecting = "a mapping with endpoint, token, server-uuid, hostname-to-server-uuid"
+    expecting = "a mapping with endpoint, token, token-file, server-uuid, hostname-to-server-uuid"
 )]
 struct RawCloudscale {
     endpoint: Option<Endpoint>,
     token: Option<SecretValue>,
+    /// A file holding the token (the rest of the YAML can then be public).
+    token_file: Option<NonEmpty>,
     server_uuid: Option<UuidValue>,
     hostname_to_server_uuid: Option<BTreeMap<String, UuidValue>>,
 }
@@ -561,13 +867,15 @@ struct RawCloudscale {
 #[serde(
     deny_unknown_fields,
     rename_all = "kebab-case",
-    expecting = "a mapping with endpoint, zone, key, secret, instance-id"
+    expecting = "a mapping with endpoint, zone, key, key-file, secret, secret-file, instance-id"
 )]
 struct RawExoscale {
     endpoint: Option<ExoscaleEndpoint>,
     zone: Option<OptionalText>,
     key: Option<SecretValue>,
+    key_file: Option<NonEmpty>,
     secret: Option<SecretValue>,
+    secret_file: Option<NonEmpty>,
     instance_id: Option<UuidValue>,
 }
 
@@ -587,13 +895,22 @@ const SECTION_KEYS: &[(&str, &[&str])] = &[
         &[
             "endpoint",
             "token",
+            "token-file",
             "server-uuid",
             "hostname-to-server-uuid",
         ],
     ),
     (
         "exoscale",
-        &["endpoint", "zone", "key", "secret", "instance-id"],
+        &[
+            "endpoint",
+            "zone",
+            "key",
+            "key-file",
+            "secret",
+            "secret-file",
+            "instance-id",
+        ],
     ),
 ];
 
@@ -803,8 +1120,8 @@ impl<'de> Deserialize<'de> for Endpoint {
     }
 }
 
-/// Exoscale's endpoint goes to its client library as written: whether a
-/// trailing `/` matters there is the library's business.
+/// Exoscale's endpoint is the whole API base (`https://api-ZONE.exoscale.com/v2`);
+/// the provider drops a trailing `/` and ignores vshn/floaty's v1 URLs.
 struct ExoscaleEndpoint(Option<String>);
 
 impl<'de> Deserialize<'de> for ExoscaleEndpoint {
@@ -1112,12 +1429,18 @@ mod tests {
 
     const FILE: &str = "/etc/floaty.yml";
 
+    /// No environment: a `FLOATY_*` variable set where the tests run must
+    /// not change what they see.
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
     fn ok(yaml: &str) -> Config {
-        parse(yaml, Path::new(FILE)).unwrap_or_else(|e| panic!("{e}"))
+        parse_with_env(yaml, Path::new(FILE), &no_env).unwrap_or_else(|e| panic!("{e}"))
     }
 
     fn err(yaml: &str) -> String {
-        let e = parse(yaml, Path::new(FILE)).expect_err("should fail");
+        let e = parse_with_env(yaml, Path::new(FILE), &no_env).expect_err("should fail");
         let s = e.to_string();
         assert!(!s.contains('\n'), "not one line: {s}");
         assert!(s.starts_with(&format!("{FILE}: ")), "{s}");
@@ -1263,7 +1586,7 @@ exoscale:
         let e = c.validate_for_run(false).unwrap_err().to_string();
         assert_eq!(
             e,
-            "/etc/floaty.yml: cloudscale.token: missing; set it to a cloudscale API token with write access"
+            "/etc/floaty.yml: cloudscale.token: missing; set it to a cloudscale API token with write access (or use cloudscale.token-file or FLOATY_CLOUDSCALE_TOKEN)"
         );
         c.validate_for_run(true).unwrap();
     }
@@ -1338,7 +1661,7 @@ exoscale:
         );
         assert!(e.ends_with("; did you mean `lock-timeout`?)"), "{e}");
         let e = err("provider: cloudscale\ncloudscale:\n  tokn: abcdefgh\n");
-        assert!(e.contains("line 3, column 3: unknown key `cloudscale.tokn` (known keys in `cloudscale`: endpoint, token, server-uuid, hostname-to-server-uuid; did you mean `cloudscale.token`?)"), "{e}");
+        assert!(e.contains("line 3, column 3: unknown key `cloudscale.tokn` (known keys in `cloudscale`: endpoint, token, token-file, server-uuid, hostname-to-server-uuid; did you mean `cloudscale.token`?)"), "{e}");
         let e = err("provider: cloudscale\ntoken: abcdefgh\n");
         assert!(e.contains("did you mean `cloudscale.token`?"), "{e}");
         assert!(!e.contains("abcdefgh"), "{e}");
@@ -1622,6 +1945,271 @@ exoscale:
         }
         let pct = LockTemplate::new("/run/100%%/%s.lock").unwrap();
         assert_eq!(pct.path_for("a"), Path::new("/run/100%/a.lock"));
+    }
+
+    /// A scratch dir with `floaty.yml` (mode 0600) and a secret file.
+    fn secret_setup(content: &[u8], mode: u32) -> (tempfile::TempDir, PathBuf) {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("token");
+        std::fs::write(&file, content).unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(mode)).unwrap();
+        (dir, file)
+    }
+
+    fn parse_in(
+        dir: &Path,
+        yaml: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, String> {
+        parse_with_env(yaml, &dir.join("floaty.yml"), env).map_err(|e| {
+            let s = e.to_string();
+            assert!(!s.contains('\n'), "not one line: {s}");
+            s
+        })
+    }
+
+    #[test]
+    fn secrets_from_files_trimmed_and_relative_to_the_config() {
+        let (dir, _) = secret_setup(b"tok-from-file\n", 0o600);
+        std::fs::write(dir.path().join("key"), "EXOkey\r\n").unwrap();
+        std::fs::write(dir.path().join("sec"), "sec-from-file").unwrap();
+        let c = parse_in(
+            dir.path(),
+            "provider: cloudscale\ncloudscale:\n  token-file: token\n",
+            &no_env,
+        )
+        .unwrap();
+        assert_eq!(
+            c.cloudscale.token.as_ref().unwrap().expose(),
+            "tok-from-file"
+        );
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+        assert!(!c.inline_secret);
+        let abs = dir.path().join("token");
+        let c = parse_in(
+            Path::new("/nonexistent"),
+            &format!(
+                "provider: cloudscale\ncloudscale:\n  token-file: {}\n",
+                abs.display()
+            ),
+            &no_env,
+        )
+        .unwrap();
+        assert_eq!(c.cloudscale.token.unwrap().expose(), "tok-from-file");
+        let c = parse_in(
+            dir.path(),
+            "provider: exoscale\nexoscale:\n  key-file: key\n  secret-file: sec\n",
+            &no_env,
+        )
+        .unwrap();
+        assert_eq!(c.exoscale.key.as_ref().unwrap().expose(), "EXOkey");
+        assert_eq!(
+            c.exoscale.secret.as_ref().unwrap().expose(),
+            "sec-from-file"
+        );
+        // Display and Debug never show what came from a file either.
+        assert!(!format!("{c:?}").contains("sec-from-file"));
+    }
+
+    #[test]
+    fn secret_file_errors_are_one_line_and_never_quote_the_content() {
+        let (dir, file) = secret_setup(b"", 0o600);
+        let yaml = "provider: cloudscale\ncloudscale:\n  token-file: token\n";
+        let shown = file.display().to_string();
+        let e = parse_in(dir.path(), yaml, &no_env).unwrap_err();
+        assert_eq!(
+            e,
+            format!("{}/floaty.yml: cloudscale.token-file: {shown} is empty; it should hold the credential", dir.path().display())
+        );
+        std::fs::write(&file, "\n\r\n").unwrap();
+        assert!(parse_in(dir.path(), yaml, &no_env)
+            .unwrap_err()
+            .contains("is empty"));
+        std::fs::write(&file, "TOPSECRET\nsecond line\n").unwrap();
+        let e = parse_in(dir.path(), yaml, &no_env).unwrap_err();
+        assert!(
+            e.contains("more than one line") && !e.contains("TOPSECRET"),
+            "{e}"
+        );
+        std::fs::write(&file, b"\xffTOPSECRET").unwrap();
+        let e = parse_in(dir.path(), yaml, &no_env).unwrap_err();
+        assert!(e.contains("not UTF-8") && !e.contains("TOPSECRET"), "{e}");
+        std::fs::remove_file(&file).unwrap();
+        let e = parse_in(dir.path(), yaml, &no_env).unwrap_err();
+        assert!(
+            e.contains(&format!(
+                "cloudscale.token-file: cannot read {shown}: No such file"
+            )),
+            "{e}"
+        );
+        std::fs::create_dir(&file).unwrap();
+        let e = parse_in(dir.path(), yaml, &no_env).unwrap_err();
+        assert!(e.contains("is not a regular file"), "{e}");
+        let e = parse_in(
+            dir.path(),
+            "provider: exoscale\nexoscale:\n  secret-file: ''\n",
+            &no_env,
+        )
+        .unwrap_err();
+        assert!(e.contains("exoscale.secret-file: empty"), "{e}");
+    }
+
+    #[test]
+    fn inline_and_file_together_name_both_keys() {
+        let (dir, _) = secret_setup(b"x\n", 0o600);
+        let e = parse_in(
+            dir.path(),
+            "provider: cloudscale\ncloudscale:\n  token: TOPSECRET\n  token-file: token\n",
+            &no_env,
+        )
+        .unwrap_err();
+        assert!(
+            e.ends_with("cloudscale.token: set together with `cloudscale.token-file`; keep one"),
+            "{e}"
+        );
+        let e = parse_in(
+            dir.path(),
+            "provider: exoscale\nexoscale:\n  key: EXOa\n  key-file: token\n",
+            &no_env,
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("exoscale.key: set together with `exoscale.key-file`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn environment_is_used_only_when_the_file_sets_neither() {
+        let env = |name: &str| {
+            Some(match name {
+                ENV_CLOUDSCALE_TOKEN => "tok-env\n".to_string(),
+                ENV_EXOSCALE_KEY => "EXOenv".to_string(),
+                ENV_EXOSCALE_SECRET => "sec-env".to_string(),
+                _ => return None,
+            })
+        };
+        let (dir, _) = secret_setup(b"tok-file", 0o600);
+        let c = parse_in(dir.path(), "provider: cloudscale\n", &env).unwrap();
+        assert_eq!(c.cloudscale.token.unwrap().expose(), "tok-env");
+        let c = parse_in(
+            dir.path(),
+            "provider: cloudscale\ncloudscale: {token: tok-yaml}\n",
+            &env,
+        )
+        .unwrap();
+        assert_eq!(c.cloudscale.token.unwrap().expose(), "tok-yaml");
+        let c = parse_in(
+            dir.path(),
+            "provider: cloudscale\ncloudscale: {token-file: token}\n",
+            &env,
+        )
+        .unwrap();
+        assert_eq!(c.cloudscale.token.unwrap().expose(), "tok-file");
+        let c = parse_in(
+            dir.path(),
+            "provider: exoscale\nexoscale: {secret: s-yaml}\n",
+            &env,
+        )
+        .unwrap();
+        assert_eq!(c.exoscale.key.unwrap().expose(), "EXOenv");
+        assert_eq!(c.exoscale.secret.unwrap().expose(), "s-yaml");
+        // An empty variable counts as unset.
+        let empty = |_: &str| Some(String::new());
+        let c = parse_in(dir.path(), "provider: cloudscale\n", &empty).unwrap();
+        assert!(c.cloudscale.token.is_none());
+        assert!(c
+            .validate_for_run(false)
+            .unwrap_err()
+            .to_string()
+            .contains("FLOATY_CLOUDSCALE_TOKEN"));
+    }
+
+    #[test]
+    fn warns_once_about_secret_files_others_can_read() {
+        let (dir, file) = secret_setup(b"tok\n", 0o640);
+        let c = parse_in(
+            dir.path(),
+            "provider: cloudscale\ncloudscale:\n  token-file: token\n",
+            &no_env,
+        )
+        .unwrap();
+        assert_eq!(
+            c.warnings,
+            vec![format!(
+                "{} holds a credential and is readable by group or others (mode 0640); run chmod 600 on it",
+                file.display()
+            )]
+        );
+        for (mode, warned) in [(0o604, true), (0o400, false), (0o600, false)] {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(mode)).unwrap();
+            let c = parse_in(
+                dir.path(),
+                "provider: cloudscale\ncloudscale:\n  token-file: token\n",
+                &no_env,
+            )
+            .unwrap();
+            assert_eq!(c.warnings.len(), usize::from(warned), "mode {mode:o}");
+        }
+    }
+
+    #[test]
+    fn warns_about_a_readable_yaml_only_when_it_holds_a_secret() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let yaml = dir.path().join("floaty.yml");
+        std::fs::write(
+            &yaml,
+            "provider: cloudscale\ncloudscale:\n  token: TOPSECRET\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&yaml, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let c = load(&yaml).unwrap();
+        assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
+        assert!(
+            c.warnings[0].contains("holds a credential inline") && c.warnings[0].contains("0644")
+        );
+        assert!(!c.warnings[0].contains("TOPSECRET"));
+        std::fs::set_permissions(&yaml, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert!(load(&yaml).unwrap().warnings.is_empty());
+        std::fs::write(&yaml, "provider: cloudscale\n").unwrap();
+        std::fs::set_permissions(&yaml, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(load(&yaml).unwrap().warnings.is_empty());
+    }
+
+    #[test]
+    fn verify_master_values() {
+        assert_eq!(
+            ok("provider: cloudscale\n").verify_master,
+            VerifyMaster::Auto
+        );
+        for (v, want) in [
+            ("auto", VerifyMaster::Auto),
+            ("always", VerifyMaster::Always),
+            ("off", VerifyMaster::Off),
+            ("'off'", VerifyMaster::Off),
+            ("false", VerifyMaster::Off),
+        ] {
+            let c = ok(&format!("provider: cloudscale\nverify-master: {v}\n"));
+            assert_eq!(c.verify_master, want, "{v}");
+        }
+        let e = err("provider: cloudscale\nverify-master: sometimes\n");
+        assert_eq!(
+            e,
+            "/etc/floaty.yml: line 2, column 16: verify-master: \"sometimes\" is not one of auto, always, off"
+        );
+        let e = err("provider: cloudscale\nverify-master: true\n");
+        assert!(e.contains("verify-master: `true` is ambiguous"), "{e}");
+        let e = err("provider: cloudscale\nverify-master: [x]\n");
+        assert!(
+            e.contains("verify-master: expected auto, always or off"),
+            "{e}"
+        );
+        assert!(ok("provider: cloudscale\nverify-master: off\n")
+            .to_string()
+            .contains("\nverify-master: off\n"));
     }
 
     #[test]

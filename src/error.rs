@@ -25,6 +25,8 @@ pub enum Error {
     #[error("no vrrp_sync_group `{name}` in {}; check the name keepalived passes", conf.display())]
     UnknownGroup { name: String, conf: PathBuf },
     #[error(transparent)]
+    Fifo(#[from] crate::daemon::FifoError),
+    #[error(transparent)]
     Lock(#[from] LockError),
     #[error("cannot fork the refresher: {0}")]
     Fork(#[source] std::io::Error),
@@ -32,6 +34,8 @@ pub enum Error {
     Output(#[source] std::io::Error),
     #[error("self-test failed: {0}")]
     SelfTest(String),
+    #[error(transparent)]
+    Generate(crate::generate::GenerateError),
     #[error("cannot start: {0}")]
     Runtime(#[source] std::io::Error),
 }
@@ -44,11 +48,13 @@ impl Error {
             | Error::Provider(_)
             | Error::Keepalived(_)
             | Error::UnknownInstance { .. }
-            | Error::UnknownGroup { .. } => 2,
+            | Error::UnknownGroup { .. }
+            | Error::Fifo(_) => 2,
             Error::Lock(_)
             | Error::Fork(_)
             | Error::Output(_)
             | Error::SelfTest(_)
+            | Error::Generate(_)
             | Error::Runtime(_) => 1,
         }
     }

@@ -1,5 +1,5 @@
-//! keepalived events: what a notify call receives as argv (and, later, what
-//! the FIFO carries), parsed into one type.
+//! keepalived events: what a notify call receives as argv and what the FIFO
+//! carries (cut into lines by `fifo`), parsed into one type.
 
 use std::fmt;
 
@@ -84,7 +84,7 @@ impl Event {
         let kind = match kind {
             "INSTANCE" => Kind::Instance,
             "GROUP" => Kind::Group,
-            other => return Err(EventError::BadKind(other.to_string())),
+            other => return Err(EventError::BadKind(shown(other))),
         };
         let state = match state {
             "MASTER" => State::Master,
@@ -92,13 +92,13 @@ impl Event {
             "FAULT" => State::Fault,
             "STOP" => State::Stop,
             "DELETED" => State::Deleted,
-            other => return Err(EventError::BadState(other.to_string())),
+            other => return Err(EventError::BadState(shown(other))),
         };
         let priority = match priority {
             None => None,
             Some(p) => match p.parse::<u32>() {
                 Ok(n) if n <= 255 => Some(n),
-                _ => return Err(EventError::BadPriority(p.to_string())),
+                _ => return Err(EventError::BadPriority(shown(p))),
             },
         };
         let name = canonical_name(name);
@@ -112,6 +112,21 @@ impl Event {
             priority,
         })
     }
+}
+
+/// Input quoted in an error message, with control characters and line
+/// separators escaped: the message must stay one log line whatever was
+/// passed (found by the property tests in `fuzz.rs`).
+pub fn shown(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// keepalived's FIFO wraps the name it knows in one pair of double quotes;

@@ -18,6 +18,7 @@ use crate::cli::{LogTarget, Options};
 
 const JOURNAL_SOCKET: &str = "/run/systemd/journal/socket";
 const SYSLOG_SOCKET: &str = "/dev/log";
+const SYSLOG_SOCKET_ENV: &str = "FLOATY_SYSLOG_SOCKET";
 
 static TO_STDERR: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
 
@@ -128,9 +129,12 @@ enum SyslogOrStderr {
 
 impl SyslogOrStderr {
     fn syslog() -> Self {
+        // Overridable so the wrapper scripts' tests can listen in.
+        let path = std::env::var_os(SYSLOG_SOCKET_ENV);
+        let path = path.as_deref().map_or(Path::new(SYSLOG_SOCKET), Path::new);
         let sock = UnixDatagram::unbound()
             .ok()
-            .filter(|s| s.connect(SYSLOG_SOCKET).is_ok());
+            .filter(|s| s.connect(path).is_ok());
         SyslogOrStderr::Syslog(sock)
     }
 }

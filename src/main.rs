@@ -5,9 +5,14 @@ mod backoff;
 mod check;
 mod cli;
 mod config;
+mod daemon;
 mod duration;
 mod error;
 mod event;
+mod fifo;
+#[cfg(test)]
+mod fuzz;
+mod generate;
 mod keepalived;
 mod lock;
 mod logging;
@@ -15,7 +20,10 @@ mod notify;
 mod process;
 mod provider;
 mod refresh;
+mod rules;
 mod selftest;
+mod systemd;
+mod vip;
 
 use std::process::ExitCode;
 
@@ -48,5 +56,7 @@ fn run(raw: RawArgs, options: &cli::Options) -> Result<(), Error> {
         Command::Notify { config, event } => notify::run(&config::load(&config)?, &event, options),
         Command::Test { config } => selftest::run(&config::load(&config)?, options),
         Command::Check { config } => check::run(&config::load(&config)?),
+        Command::Fifo { config, fifo } => daemon::run(&config, &fifo, options),
+        Command::Generate(artifact) => generate::run(artifact).map_err(Error::Generate),
     }
 }

@@ -25,6 +25,12 @@ use crate::refresh::{self, Plan};
 /// refresher at most this long to go before SIGKILL, and leave margin.
 const STOP_KILL_AFTER: Duration = Duration::from_millis(500);
 
+/// keepalived SIGKILLs a STOP call 1 s after starting it; rules' commands
+/// run in groups of their own, which that kill would miss, so floaty ends
+/// them itself before then. Counted from the start of [`run`], with a
+/// margin for exec and config loading before it.
+const STOP_RULES_DEADLINE: Duration = Duration::from_millis(750);
+
 /// How long the notify call waits for the forked refresher to report
 /// "running" before it says so in the log (the refresher still runs).
 const READY_TIMEOUT: Duration = Duration::from_secs(2);
@@ -104,11 +110,18 @@ pub fn load_keepalived(cfg: &Config) -> Result<Option<KeepalivedConfig>, Error> 
 }
 
 pub fn run(cfg: &Config, event: &Event, opts: &Options) -> Result<(), Error> {
+    let started = std::time::Instant::now();
     // Validation first: nothing below may fail on bad input.
     cfg.validate_for_run(opts.dry_run)?;
     let spec = Spec::from_config(cfg, opts.dry_run)?;
     let kconf = load_keepalived(cfg)?;
     let targets = targets(event, cfg, kconf.as_ref())?;
+    // The split-brain guard's settings, checked before any side effect.
+    let mut guards = targets
+        .iter()
+        .map(|t| crate::vip::guard_for(cfg, kconf.as_ref(), &t.instance))
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter();
 
     tracing::info!(kind = %event.kind, name = %event.name, state = %event.state,
         priority = event.priority.map(|p| p as i64).unwrap_or(-1), "keepalived event");
@@ -127,11 +140,21 @@ pub fn run(cfg: &Config, event: &Event, opts: &Options) -> Result<(), Error> {
         Vec::new()
     };
 
+    // Orders this call against others for the same instance that run at
+    // the same time (keepalived does not wait for notify programs).
+    let ticket = lock::Ticket::current();
     let mut failures = Vec::new();
     for target in targets {
+        let guard = guards.next().flatten();
         let path = cfg.lock_file_template.path_for(&target.instance);
-        let lock = match lock::acquire(&path, &target.instance, patience) {
-            Ok(l) => l,
+        let acquired = lock::acquire_in_order(&path, &target.instance, patience, ticket.clone());
+        let lock = match acquired {
+            Ok(lock::Acquired::Locked(l)) => l,
+            Ok(lock::Acquired::Stale { newer_pid }) => {
+                tracing::info!(instance = %target.instance, state = %event.state, newer_pid,
+                    "a later notify call has already handled this instance; this event is outdated and changes nothing");
+                continue;
+            }
             Err(e) => {
                 tracing::error!(instance = %target.instance, "{e}");
                 failures.push(Error::from(e));
@@ -160,19 +183,44 @@ pub fn run(cfg: &Config, event: &Event, opts: &Options) -> Result<(), Error> {
                 .filter_map(|id| ProcessHandle::open(*id).map(ProcessHandle::into_fd))
                 .collect(),
         };
-        if let Err(e) = start_refresher(plan, lock) {
+        if let Err(e) = start_refresher(plan, guard, lock) {
             failures.push(e);
         }
     }
+    // After the refresher handling (already done: rules never delay it),
+    // and whether or not it failed: the event happened.
+    run_rules(cfg, event, started);
     match failures.into_iter().next() {
         Some(e) => Err(e),
         None => Ok(()),
     }
 }
 
+/// Run the matching rules in this call, one after the other. A STOP call
+/// gets [`STOP_RULES_DEADLINE`] in all; other calls wait for each rule up to
+/// its timeout (keepalived does not wait for notify calls, so that delays
+/// nothing). Only here, after any fork: the runtime starts threads.
+fn run_rules(cfg: &Config, event: &Event, started: std::time::Instant) {
+    if !cfg.rules.iter().any(|r| r.matches(event)) {
+        return;
+    }
+    let deadline = (event.state == State::Stop)
+        .then(|| tokio::time::Instant::from_std(started + STOP_RULES_DEADLINE));
+    match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => {
+            rt.block_on(crate::rules::run_matching(&cfg.rules, event, deadline));
+            rt.shutdown_background();
+        }
+        Err(e) => tracing::error!("cannot run rules: {e}"),
+    }
+}
+
 /// The cloud API wants each host address once, whatever prefix it was
 /// written with.
-fn host_addresses(vips: &[Vip]) -> Vec<IpAddr> {
+pub fn host_addresses(vips: &[Vip]) -> Vec<IpAddr> {
     let mut out: Vec<IpAddr> = Vec::new();
     for v in vips {
         if !out.contains(&v.addr) {
@@ -184,7 +232,11 @@ fn host_addresses(vips: &[Vip]) -> Vec<IpAddr> {
 
 /// Fork the refresher. In the parent, return once it runs; the child never
 /// returns from here.
-fn start_refresher(plan: Plan, mut lock: lock::InstanceLock) -> Result<(), Error> {
+fn start_refresher(
+    plan: Plan,
+    guard: Option<crate::vip::Guard>,
+    mut lock: lock::InstanceLock,
+) -> Result<(), Error> {
     let instance = plan.instance.clone();
     let addresses = plan
         .addresses
@@ -207,7 +259,7 @@ fn start_refresher(plan: Plan, mut lock: lock::InstanceLock) -> Result<(), Error
             process::protect_from_oom_killer();
             let code = match ProcessId::current() {
                 Some(me) => match lock.record_owner(me, &instance) {
-                    Ok(()) => refresh::run(plan, ready),
+                    Ok(()) => refresh::run(plan, guard, ready),
                     Err(e) => {
                         tracing::error!(instance = %instance, "{e}");
                         1

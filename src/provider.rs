@@ -7,6 +7,7 @@
 use std::sync::Arc;
 
 use floaty_providers::cloudscale::{self, Cloudscale, ServerSource};
+use floaty_providers::exoscale::{self, Exoscale};
 use floaty_providers::fake::DryRun;
 use floaty_providers::{Provider, ProviderError};
 use uuid::Uuid;
@@ -21,18 +22,36 @@ const METADATA_URL: &str = "http://169.254.169.254/";
 pub enum Spec {
     DryRun { target: String },
     Cloudscale(cloudscale::Settings),
+    Exoscale(exoscale::Settings),
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum SpecError {
-    #[error("{}: provider {kind} is not available in this floaty version yet; use provider: cloudscale", .path.display())]
-    Unsupported {
+    /// A value the YAML parser accepted but the provider cannot use.
+    #[error("{}: {key}: {message}", .path.display())]
+    Invalid {
         path: std::path::PathBuf,
-        kind: &'static str,
+        key: &'static str,
+        message: String,
     },
 }
 
 impl Spec {
+    /// A value that changes whenever anything the provider is built from
+    /// changes, credentials included. `Debug` hides secrets, so comparing
+    /// debug output alone would keep a refresher on a rotated token after a
+    /// reload. The digest stays in memory and is never logged.
+    pub fn fingerprint(&self) -> String {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        match self {
+            Spec::DryRun { .. } => {}
+            Spec::Cloudscale(s) => s.token.expose().hash(&mut h),
+            Spec::Exoscale(s) => (s.key.expose(), s.secret.expose()).hash(&mut h),
+        }
+        format!("{self:?} credentials:{:016x}", h.finish())
+    }
+
     pub fn from_config(cfg: &Config, dry_run: bool) -> Result<Spec, SpecError> {
         match cfg.provider {
             ProviderKind::Cloudscale => {
@@ -56,10 +75,7 @@ impl Spec {
                     server,
                 }))
             }
-            ProviderKind::Exoscale => Err(SpecError::Unsupported {
-                path: cfg.path.clone(),
-                kind: "exoscale",
-            }),
+            ProviderKind::Exoscale => exoscale_spec(cfg, dry_run),
         }
     }
 
@@ -68,8 +84,89 @@ impl Spec {
         Ok(match self {
             Spec::DryRun { target } => Arc::new(DryRun::new(target.clone())),
             Spec::Cloudscale(settings) => Arc::new(Cloudscale::new(settings.clone()).await?),
+            Spec::Exoscale(settings) => Arc::new(Exoscale::new(settings.clone()).await?),
         })
     }
+}
+
+/// Exoscale settings; the key and zone are checked here, before any lock,
+/// because the refresher could only log what is wrong with them.
+fn exoscale_spec(cfg: &Config, dry_run: bool) -> Result<Spec, SpecError> {
+    let e = &cfg.exoscale;
+    let invalid = |key: &'static str, message: String| SpecError::Invalid {
+        path: cfg.path.clone(),
+        key,
+        message,
+    };
+    if let Some(zone) = e.zone.as_deref() {
+        let ok = !zone.is_empty()
+            && zone
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if !ok {
+            return Err(invalid(
+                "exoscale.zone",
+                format!("{zone:?} is not a zone name (write e.g. ch-gva-2)"),
+            ));
+        }
+    }
+    if dry_run {
+        let target = match e.instance_id {
+            Some(id) => id.to_string(),
+            None => "this instance (from metadata)".into(),
+        };
+        return Ok(Spec::DryRun { target });
+    }
+    // validate_for_run has made sure key and secret are there.
+    let empty = || floaty_providers::Secret::new("");
+    let key = e.key.clone().unwrap_or_else(empty);
+    if let Err(why) = exoscale::check_key(key.expose()) {
+        return Err(invalid("exoscale.key", why));
+    }
+    let endpoint = match e.endpoint.as_deref() {
+        Some(url) if is_legacy_exoscale(url) => {
+            // A config carried over from vshn/floaty: failing here would
+            // fail the failover; the zone's v2 endpoint is what was meant.
+            tracing::warn!(
+                endpoint = url,
+                "exoscale.endpoint names the retired v1 API vshn/floaty used; \
+                 ignoring it and using the zone's v2 endpoint (remove the key to silence this)"
+            );
+            None
+        }
+        other => other.map(str::to_string),
+    };
+    Ok(Spec::Exoscale(exoscale::Settings {
+        endpoint,
+        zone: e.zone.clone(),
+        key,
+        secret: e.secret.clone().unwrap_or_else(empty),
+        instance: e.instance_id,
+        metadata_url: metadata_url(),
+        timeout: cfg.refresh_timeout,
+    }))
+}
+
+/// vshn/floaty's endpoints: `https://api.exoscale.ch/compute` (its
+/// default) and `.../v1`; floaty speaks API v2 only.
+fn is_legacy_exoscale(url: &str) -> bool {
+    let lower = url.to_ascii_lowercase();
+    let path = lower
+        .split_once("://")
+        .map_or("", |(_, rest)| rest.split_once('/').map_or("", |(_, p)| p));
+    let path = path.trim_end_matches('/');
+    let host = lower
+        .split_once("://")
+        .map_or("", |(_, rest)| rest.split('/').next().unwrap_or(""));
+    (host.ends_with("exoscale.ch") || host.ends_with("exoscale.com"))
+        && (path == "compute"
+            || path == "v1"
+            || path.ends_with("/compute")
+            || path.ends_with("/v1"))
+}
+
+fn metadata_url() -> String {
+    std::env::var(METADATA_URL_ENV).unwrap_or_else(|_| METADATA_URL.to_string())
 }
 
 /// `server-uuid`, else `hostname-to-server-uuid[hostname]`, else metadata.
@@ -80,8 +177,9 @@ fn server_source(cfg: &Config) -> ServerSource {
     if let Some(uuid) = lookup_hostname(&cfg.cloudscale.hostname_to_server_uuid) {
         return ServerSource::Uuid(uuid);
     }
-    let base_url = std::env::var(METADATA_URL_ENV).unwrap_or_else(|_| METADATA_URL.to_string());
-    ServerSource::Metadata { base_url }
+    ServerSource::Metadata {
+        base_url: metadata_url(),
+    }
 }
 
 /// The full host name first, then its first label, as SREs write either.
@@ -93,4 +191,41 @@ fn lookup_hostname(map: &std::collections::BTreeMap<String, Uuid>) -> Option<Uui
     let host = uname.nodename().to_string_lossy().into_owned();
     let short = host.split('.').next().unwrap_or(&host).to_string();
     map.get(&host).or_else(|| map.get(&short)).copied()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn legacy_exoscale_endpoints() {
+        for url in [
+            "https://api.exoscale.ch/compute",
+            "https://api.exoscale.com/v1/",
+            "https://API.exoscale.com/compute",
+        ] {
+            assert!(is_legacy_exoscale(url), "{url}");
+        }
+        for url in [
+            "https://api-ch-gva-2.exoscale.com/v2",
+            "http://127.0.0.1:8080/v1",
+            "https://proxy.example.com/exoscale/v2",
+        ] {
+            assert!(!is_legacy_exoscale(url), "{url}");
+        }
+    }
+
+    #[test]
+    fn fingerprint_sees_a_rotated_token_without_showing_it() {
+        let spec = |token: &str| {
+            Spec::Cloudscale(cloudscale::Settings::new(
+                floaty_providers::Secret::new(token),
+                ServerSource::Uuid(Uuid::nil()),
+            ))
+        };
+        let (old, new) = (spec("old-t0ken-value"), spec("new-t0ken-value"));
+        assert_eq!(old.fingerprint(), spec("old-t0ken-value").fingerprint());
+        assert_ne!(old.fingerprint(), new.fingerprint());
+        assert!(!old.fingerprint().contains("old-t0ken-value"));
+    }
 }

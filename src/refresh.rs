@@ -1,9 +1,10 @@
 //! The refresher: keeps every address of one instance pointed here until
 //! told to stop, keepalived dies, or a signal arrives.
 //!
-//! It runs in the forked child, so this is where the tokio runtime and the
-//! HTTP client are born. Each address gets its own task: one slow address
-//! must not delay the others.
+//! In notify mode it runs in the forked child, so this is where the tokio
+//! runtime and the HTTP client are born; the FIFO daemon runs the same
+//! [`refresh_all`] as a task per MASTER instance. Each address gets its own
+//! task: one slow address must not delay the others.
 
 use std::net::IpAddr;
 use std::os::fd::OwnedFd;
@@ -20,6 +21,7 @@ use crate::backoff::Schedule;
 use crate::config::BackOff;
 use crate::process::ReadyPipe;
 use crate::provider::Spec;
+use crate::vip::Guard;
 
 /// Everything the refresher needs, prepared (and validated) before the fork.
 pub struct Plan {
@@ -45,7 +47,8 @@ pub enum Ending {
 const INTERVAL_JITTER: f64 = 0.1;
 
 /// Run the refresher to its end. Returns the process exit code.
-pub fn run(plan: Plan, ready: ReadyPipe) -> i32 {
+/// `guard`: check for the instance's VIPs before each write (`vip.rs`).
+pub fn run(plan: Plan, guard: Option<Guard>, ready: ReadyPipe) -> i32 {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -56,13 +59,13 @@ pub fn run(plan: Plan, ready: ReadyPipe) -> i32 {
             return 1;
         }
     };
-    let code = runtime.block_on(supervise(plan, ready));
+    let code = runtime.block_on(supervise(plan, guard, ready));
     // Do not wait for in-flight requests: dropping them is the cancellation.
     runtime.shutdown_background();
     code
 }
 
-async fn supervise(mut plan: Plan, ready: ReadyPipe) -> i32 {
+async fn supervise(mut plan: Plan, guard: Option<Guard>, ready: ReadyPipe) -> i32 {
     let (Ok(mut term), Ok(mut int)) = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
@@ -74,7 +77,7 @@ async fn supervise(mut plan: Plan, ready: ReadyPipe) -> i32 {
     ready.signal();
     let instance = plan.instance.clone();
 
-    let work = refresh_all(plan);
+    let work = refresh_all_guarded(plan, guard.map(Arc::new));
     let ending = tokio::select! {
         _ = term.recv() => Ending::Signalled("SIGTERM"),
         _ = int.recv() => Ending::Signalled("SIGINT"),
@@ -92,7 +95,7 @@ async fn supervise(mut plan: Plan, ready: ReadyPipe) -> i32 {
 
 /// Resolves when any watched keepalived process exits; never when there is
 /// none to watch (floaty run by hand).
-async fn watch_keepalived(fds: Vec<OwnedFd>) {
+pub async fn watch_keepalived(fds: Vec<OwnedFd>) {
     let mut set = JoinSet::new();
     for fd in fds {
         set.spawn(async move {
@@ -115,7 +118,15 @@ async fn watch_keepalived(fds: Vec<OwnedFd>) {
     }
 }
 
-async fn refresh_all(plan: Plan) {
+/// Refresh every address of `plan` until dropped (the forked refresher runs
+/// it to its end; the FIFO daemon aborts it when the instance leaves MASTER).
+pub async fn refresh_all(plan: Plan) {
+    refresh_all_guarded(plan, None).await
+}
+
+/// [`refresh_all`], writing only while `guard` finds the instance's VIPs
+/// on this node.
+pub async fn refresh_all_guarded(plan: Plan, guard: Option<Arc<Guard>>) {
     let provider = build_provider(&plan).await;
     let mut set = JoinSet::new();
     for addr in plan.addresses.iter().copied() {
@@ -126,6 +137,7 @@ async fn refresh_all(plan: Plan) {
             timeout: plan.timeout,
             back_off: plan.back_off,
             provider: provider.clone(),
+            guard: guard.clone(),
         };
         set.spawn(task.run());
     }
@@ -155,6 +167,7 @@ struct Task {
     timeout: Duration,
     back_off: BackOff,
     provider: Arc<dyn Provider>,
+    guard: Option<Arc<Guard>>,
 }
 
 impl Task {
@@ -171,10 +184,19 @@ impl Task {
     }
 
     /// One refresh, retried on the back-off. True when it succeeded.
-    async fn attempt_until_done(&self, mode: Mode) -> bool {
+    async fn attempt_until_done(&self, mut mode: Mode) -> bool {
         let mut schedule = Schedule::new(&self.back_off);
         let server = self.provider.target();
         loop {
+            // The split-brain guard, before every try (a Verify round may
+            // write too): not MASTER, no try at all, not even a read.
+            // Once the VIPs appear the address is likely elsewhere: write.
+            if let Some(guard) = &self.guard {
+                if guard.wait_until_held().await {
+                    mode = Mode::Write;
+                    schedule = Schedule::new(&self.back_off);
+                }
+            }
             let result =
                 tokio::time::timeout(self.timeout, self.provider.refresh(self.addr, mode)).await;
             let (error, retry_after) = match result {

@@ -9,19 +9,14 @@
 use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::net::{IpAddr, TcpListener};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
 use crate::fault::{self, Fault, FaultRule};
-use crate::http::{lock, percent_decode, Engine, Handler, RawRequest, Reply, Response};
+use crate::http::{lock, percent_decode, Handler, RawRequest, Reply, Response, Served, Watched};
 use crate::Request;
-
-/// Old entries are dropped beyond this, so a long-running lab mock does not
-/// grow without bound; counters such as [`State::patch_count`] are kept
-/// separately and stay exact.
-const MAX_LOG: usize = 50_000;
 
 const CREATED_AT: &str = "2024-01-01T00:00:00.000000Z";
 
@@ -78,8 +73,7 @@ fn canonical(ip: &str) -> String {
 }
 
 struct Shared {
-    state: Mutex<State>,
-    cond: Condvar,
+    state: Watched<State>,
     base_url: Mutex<String>,
 }
 
@@ -88,9 +82,7 @@ struct Shared {
 #[derive(Clone)]
 pub struct Cloudscale {
     shared: Arc<Shared>,
-    engine: Arc<Engine>,
-    /// Further listeners serving the same state ([`Cloudscale::also_listen`]).
-    more: Arc<Mutex<Vec<Engine>>>,
+    served: Arc<Served>,
 }
 
 impl std::fmt::Debug for Cloudscale {
@@ -122,18 +114,15 @@ impl Cloudscale {
 
     pub fn try_start_on(listener: TcpListener, token: &str) -> io::Result<Cloudscale> {
         let shared = Arc::new(Shared {
-            state: Mutex::new(State::default()),
-            cond: Condvar::new(),
+            state: Watched::new(State::default()),
             base_url: Mutex::new(String::new()),
         });
-        lock(&shared.state).tokens.insert(token.to_string(), true);
-        let handler: Arc<dyn Handler> = Arc::new(Api(Arc::clone(&shared)));
-        let engine = Engine::start(listener, handler)?;
-        *lock(&shared.base_url) = engine.url();
+        shared.state.lock().tokens.insert(token.to_string(), true);
+        let served = Served::start(listener, Arc::new(Api(Arc::clone(&shared))))?;
+        *lock(&shared.base_url) = served.url();
         Ok(Cloudscale {
             shared,
-            engine: Arc::new(engine),
-            more: Arc::new(Mutex::new(Vec::new())),
+            served: Arc::new(served),
         })
     }
 
@@ -144,39 +133,35 @@ impl Cloudscale {
     /// # Panics
     /// If no thread can be spawned.
     pub fn also_listen(&self, listener: TcpListener) {
-        let handler: Arc<dyn Handler> = Arc::new(Api(Arc::clone(&self.shared)));
-        match Engine::start(listener, handler) {
-            Ok(engine) => lock(&self.more).push(engine),
-            Err(e) => panic!("cannot serve another listener: {e}"),
-        }
+        self.served.also_listen(listener);
     }
 
     /// Base URL, ending with `/`: what `cloudscale.endpoint` should be.
     pub fn url(&self) -> String {
-        self.engine.url()
+        self.served.url()
     }
 
     pub fn addr(&self) -> std::net::SocketAddr {
-        self.engine.addr()
+        self.served.addr()
     }
 
     /// Accepts another token; a read-only one gets 403 on PATCH, as a real
     /// read-only API token does.
     pub fn add_token(&self, token: &str, read_write: bool) {
-        self.change(|s| {
+        self.shared.state.change(|s| {
             s.tokens.insert(token.to_string(), read_write);
         });
     }
 
     pub fn add_server(&self, uuid: &str, name: &str) {
-        self.change(|s| {
+        self.shared.state.change(|s| {
             s.servers.insert(uuid.to_string(), name.to_string());
         });
     }
 
     /// `ip` is a host address; its network is `ip/32` or `ip/128`.
     pub fn add_floating_ip(&self, ip: &str, server: Option<&str>) {
-        self.change(|s| {
+        self.shared.state.change(|s| {
             s.floating_ips
                 .insert(canonical(ip), server.map(str::to_string));
             s.generation += 1;
@@ -184,40 +169,26 @@ impl Cloudscale {
     }
 
     pub fn server_of(&self, ip: &str) -> Option<String> {
-        lock(&self.shared.state).server_of(ip).map(str::to_string)
+        self.shared.state.lock().server_of(ip).map(str::to_string)
     }
 
     pub fn requests(&self) -> Vec<Request> {
-        lock(&self.shared.state).requests.clone()
+        self.shared.state.lock().requests.clone()
     }
 
     pub fn patch_count(&self, ip: &str) -> usize {
-        lock(&self.shared.state).patch_count(ip)
+        self.shared.state.lock().patch_count(ip)
     }
 
     /// Runs `f` on the state under the lock (for reads the helpers miss).
     pub fn with_state<T>(&self, f: impl FnOnce(&State) -> T) -> T {
-        f(&lock(&self.shared.state))
+        f(&self.shared.state.lock())
     }
 
     /// Waits until `pred` holds, re-checking after every request and state
     /// change; false on timeout.
     pub fn wait_for(&self, timeout: Duration, pred: impl Fn(&State) -> bool) -> bool {
-        let deadline = Instant::now() + timeout;
-        let mut state = lock(&self.shared.state);
-        loop {
-            if pred(&state) {
-                return true;
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                return false;
-            }
-            state = match self.shared.cond.wait_timeout(state, deadline - now) {
-                Ok((g, _)) => g,
-                Err(e) => e.into_inner().0,
-            };
-        }
+        self.shared.state.wait_until(timeout, None, |s| pred(s))
     }
 
     /// Every request from now on suffers `fault` (until replaced;
@@ -242,12 +213,9 @@ impl Cloudscale {
     }
 
     fn set_fault_rule(&self, fault: Fault, times: Option<usize>, method: Option<&str>) {
-        self.change(|s| s.fault = FaultRule::new(fault, times, method));
-    }
-
-    fn change(&self, f: impl FnOnce(&mut State)) {
-        f(&mut lock(&self.shared.state));
-        self.shared.cond.notify_all();
+        self.shared
+            .state
+            .change(|s| s.fault = FaultRule::new(fault, times, method));
     }
 }
 
@@ -261,36 +229,23 @@ impl Handler for Api {
             Some((p, q)) => (percent_decode(p), Some(q.to_string())),
             None => (percent_decode(&req.target), None),
         };
-        let mut state = lock(&self.0.state);
+        let mut state = self.0.state.lock();
         if let Some(control) = path.strip_prefix("/_mock/") {
             let response = control_api(&mut state, &req, control);
             drop(state);
-            self.0.cond.notify_all();
+            self.0.state.notify();
             return Reply::now(response);
         }
-        let reply = match fault::take(&mut state.fault, &req.method) {
-            Some(f) => match fault::reply(&f) {
-                Ok(reply) => reply,
-                Err(delay) => match route(&mut state, &base, &req, &path) {
-                    Reply::Respond { response, .. } => Reply::Respond { response, delay },
-                    other => other,
-                },
-            },
-            None => route(&mut state, &base, &req, &path),
-        };
+        let fault = fault::take(&mut state.fault, &req.method);
+        let reply = fault::apply(fault, || route(&mut state, &base, &req, &path));
         if req.method == "PATCH" {
             if let Some(ip) = path.trim_end_matches('/').strip_prefix("/v1/floating-ips/") {
                 *state.patches.entry(canonical(ip)).or_insert(0) += 1;
             }
         }
-        if state.requests.len() >= MAX_LOG {
-            state.requests.drain(..MAX_LOG / 10);
-        }
-        state
-            .requests
-            .push(Request::new(&req, path, query, at, reply.status()));
+        Request::new(&req, path, query, at, reply.status()).log(&mut state.requests);
         drop(state);
-        self.0.cond.notify_all();
+        self.0.state.notify();
         reply
     }
 }

@@ -113,6 +113,23 @@ pub(crate) fn reply(fault: &Fault) -> Result<Reply, Option<Duration>> {
     Ok(Reply::now(response))
 }
 
+/// The reply to a request `fault` (from [`take`]) applies to: the fault's
+/// own, or `handle`'s, delayed as the fault says. `handle` runs only when
+/// the fault lets the request through to the API, so a faulted request
+/// changes no state.
+pub(crate) fn apply(fault: Option<Fault>, handle: impl FnOnce() -> Reply) -> Reply {
+    let Some(fault) = fault else {
+        return handle();
+    };
+    match reply(&fault) {
+        Ok(reply) => reply,
+        Err(delay) => match handle() {
+            Reply::Respond { response, .. } => Reply::Respond { response, delay },
+            other => other,
+        },
+    }
+}
+
 /// Parses the control endpoint's fault description, e.g.
 /// `{"fault": "status", "status": 500, "body": "{}", "times": 2, "method": "PATCH"}`.
 /// Kinds: `none`, `status`, `too_many` (`retry_after_secs`), `unavailable`

@@ -30,6 +30,63 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// A mock's state and the condition its `wait_for` sleeps on: changes go
+/// through [`Watched::change`] (or are followed by [`Watched::notify`]), so
+/// no waiter misses one.
+pub(crate) struct Watched<S> {
+    state: Mutex<S>,
+    cond: Condvar,
+}
+
+impl<S> Watched<S> {
+    pub fn new(state: S) -> Watched<S> {
+        Watched {
+            state: Mutex::new(state),
+            cond: Condvar::new(),
+        }
+    }
+
+    pub fn lock(&self) -> MutexGuard<'_, S> {
+        lock(&self.state)
+    }
+
+    pub fn notify(&self) {
+        self.cond.notify_all();
+    }
+
+    pub fn change(&self, f: impl FnOnce(&mut S)) {
+        f(&mut self.lock());
+        self.notify();
+    }
+
+    /// Waits until `done` holds, re-checking after every notification and,
+    /// with `poll`, at least that often (for state that changes by the
+    /// clock rather than by an event); false on timeout.
+    pub fn wait_until(
+        &self,
+        timeout: Duration,
+        poll: Option<Duration>,
+        mut done: impl FnMut(&mut S) -> bool,
+    ) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut state = self.lock();
+        loop {
+            if done(&mut state) {
+                return true;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            let wait = poll.map_or(deadline - now, |p| (deadline - now).min(p));
+            state = match self.cond.wait_timeout(state, wait) {
+                Ok((g, _)) => g,
+                Err(e) => e.into_inner().0,
+            };
+        }
+    }
+}
+
 /// One parsed request, as the engine hands it to a mock.
 #[derive(Debug, Clone)]
 pub(crate) struct RawRequest {
@@ -193,6 +250,46 @@ impl Engine {
             IpAddr::V4(ip) => format!("http://{}:{}/", ip, addr.port()),
             IpAddr::V6(ip) => format!("http://[{}]:{}/", ip, addr.port()),
         }
+    }
+}
+
+/// One mock's engines: the first listener's (whose URL is the mock's) and
+/// those [`Served::also_listen`] added, so that every node of a lab, each
+/// in its own network namespace, sees one API with one state. Dropping it
+/// stops them all.
+pub(crate) struct Served {
+    handler: Arc<dyn Handler>,
+    first: Engine,
+    more: Mutex<Vec<Engine>>,
+}
+
+impl Served {
+    pub fn start(listener: TcpListener, handler: Arc<dyn Handler>) -> io::Result<Served> {
+        let first = Engine::start(listener, Arc::clone(&handler))?;
+        Ok(Served {
+            handler,
+            first,
+            more: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// # Panics
+    /// If no thread can be spawned: the mocks' callers are tests and a lab,
+    /// which cannot go on without the listener anyway.
+    pub fn also_listen(&self, listener: TcpListener) {
+        match Engine::start(listener, Arc::clone(&self.handler)) {
+            Ok(engine) => lock(&self.more).push(engine),
+            Err(e) => panic!("cannot serve another listener: {e}"),
+        }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.first.addr()
+    }
+
+    /// The first listener's base URL, ending with `/`.
+    pub fn url(&self) -> String {
+        self.first.url()
     }
 }
 

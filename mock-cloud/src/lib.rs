@@ -10,14 +10,21 @@
 
 use std::time::Instant;
 
+/// Old entries are dropped beyond this, so a long-running lab mock does not
+/// grow without bound; counters such as [`State::patch_count`] are kept
+/// separately and stay exact.
+const MAX_LOG: usize = 50_000;
+
 mod cloudscale;
+pub mod exoscale;
 mod fault;
 mod http;
 mod metadata;
 
 pub use cloudscale::{Cloudscale, State};
+pub use exoscale::Exoscale;
 pub use fault::Fault;
-pub use metadata::Metadata;
+pub use metadata::{ExoscalePaths, Metadata};
 
 /// One request as a mock received it, for assertions.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,5 +63,13 @@ impl Request {
             user_agent: raw.header("user-agent").map(str::to_string),
             body: String::from_utf8_lossy(&raw.body).into_owned(),
         }
+    }
+
+    /// Appends to a mock's request log, dropping the oldest tenth when full.
+    fn log(self, log: &mut Vec<Request>) {
+        if log.len() >= MAX_LOG {
+            log.drain(..MAX_LOG / 10);
+        }
+        log.push(self);
     }
 }

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use mock_cloud::{Cloudscale, Metadata};
+use mock_cloud::{Cloudscale, Exoscale, Metadata};
 
 const USAGE: &str = "\
 usage:
@@ -21,10 +21,15 @@ usage:
                                [--server UUID[=NAME]]... [--floating-ip IP[=UUID]]...
                                [--state-file PATH]
   floaty-mock-cloud metadata [--listen ADDR:PORT] --uuid UUID
+  floaty-mock-cloud exoscale [--listen ADDR:PORT] --key KEY --secret SECRET
+                             [--server ID[=NAME]]... [--floating-ip IP[=ID]]...
+  floaty-mock-cloud exoscale-metadata [--listen ADDR:PORT] --uuid INSTANCE-ID [--zone ZONE]
 
 --listen defaults to 127.0.0.1:0 (a free port). The first line of stdout is the base URL.
 --state-file is rewritten atomically after each change: {\"IP\": \"SERVER-UUID\" or null, ...}.
-Test controls: GET /_mock/state, PUT /_mock/fault, PUT /_mock/floating-ips/IP (see the crate docs).";
+Test controls: GET /_mock/state, PUT /_mock/fault, PUT /_mock/floating-ips/IP (see the crate docs);
+exoscale answers GET /_mock/state only. For exoscale, --server is an instance and
+--floating-ip an Elastic IP (=ID: attached to that instance).";
 
 #[derive(Debug, Default)]
 struct Args {
@@ -34,6 +39,9 @@ struct Args {
     floating_ips: Vec<(String, Option<String>)>,
     state_file: Option<PathBuf>,
     uuid: Option<String>,
+    key: Option<String>,
+    secret: Option<String>,
+    zone: Option<String>,
 }
 
 fn parse(mut argv: impl Iterator<Item = String>) -> Result<(String, Args), String> {
@@ -75,6 +83,9 @@ fn parse(mut argv: impl Iterator<Item = String>) -> Result<(String, Args), Strin
             }
             "--state-file" => args.state_file = Some(PathBuf::from(value()?)),
             "--uuid" => args.uuid = Some(value()?),
+            "--key" => args.key = Some(value()?),
+            "--secret" => args.secret = Some(value()?),
+            "--zone" => args.zone = Some(value()?),
             other => return Err(format!("unknown argument: {other}")),
         }
     }
@@ -131,6 +142,28 @@ fn run(command: &str, args: Args) -> Result<(), String> {
         "metadata" => {
             let uuid = args.uuid.ok_or("metadata needs --uuid")?;
             let mock = Metadata::start_on(listener, &uuid).map_err(|e| e.to_string())?;
+            announce(&mock.url())?;
+            Box::new(mock)
+        }
+        "exoscale" => {
+            let key = args.key.ok_or("exoscale needs --key")?;
+            let secret = args.secret.ok_or("exoscale needs --secret")?;
+            let mock = Exoscale::start_on(listener, &key, &secret).map_err(|e| e.to_string())?;
+            for (id, name) in &args.servers {
+                mock.add_instance(id, name);
+            }
+            for (ip, holder) in &args.floating_ips {
+                let holders: Vec<&str> = holder.as_deref().into_iter().collect();
+                mock.add_elastic_ip(ip, &holders);
+            }
+            // The API lives under /v2: that is the endpoint to configure.
+            announce(&mock.url())?;
+            Box::new(mock)
+        }
+        "exoscale-metadata" => {
+            let uuid = args.uuid.ok_or("exoscale-metadata needs --uuid")?;
+            let mock = Metadata::exoscale_on(listener, Some(&uuid), args.zone.as_deref())
+                .map_err(|e| e.to_string())?;
             announce(&mock.url())?;
             Box::new(mock)
         }
@@ -224,6 +257,19 @@ mod tests {
                 ("192.0.2.1".into(), Some("u1".into())),
                 ("2001:db8::1".into(), None)
             ]
+        );
+        let (cmd, a) = parse(argv(
+            "exoscale --key EXOk --secret=s --server u1=lb-a --floating-ip 192.0.2.1=u1",
+        ))
+        .expect("parses");
+        assert_eq!(cmd, "exoscale");
+        assert_eq!(
+            (a.key.as_deref(), a.secret.as_deref()),
+            (Some("EXOk"), Some("s"))
+        );
+        assert_eq!(
+            a.floating_ips,
+            vec![("192.0.2.1".into(), Some("u1".into()))]
         );
         assert!(parse(argv("cloudscale --token")).is_err());
         assert!(parse(argv("cloudscale --bogus 1")).is_err());

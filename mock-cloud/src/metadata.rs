@@ -1,5 +1,7 @@
-//! A mock of the OpenStack-style metadata service cloudscale servers see at
-//! `http://169.254.169.254/`: just enough to learn "which server am I".
+//! A mock of the metadata service servers see at `http://169.254.169.254/`:
+//! just enough to learn "which server am I". cloudscale's is
+//! OpenStack-style JSON; Exoscale's ([`Metadata::exoscale`]) plain text under
+//! `/1.0/meta-data/KEY` and `/latest/meta-data/KEY`.
 
 use std::io;
 use std::net::TcpListener;
@@ -12,9 +14,27 @@ use crate::fault::{self, Fault, FaultRule};
 use crate::http::{lock, percent_decode, Engine, Handler, RawRequest, Reply, Response};
 use crate::Request;
 
+/// Which of Exoscale's metadata path families the mock answers (which
+/// ones the real service answers is unverified).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExoscalePaths {
+    /// `/1.0/meta-data/KEY` (cloud-init, afterburn) and `/latest/meta-data/KEY`.
+    Both,
+    OneDotZero,
+    Latest,
+}
+
+#[derive(Debug, Clone)]
+struct ExoscaleMeta {
+    instance_id: Option<String>,
+    zone: Option<String>,
+    paths: ExoscalePaths,
+}
+
 #[derive(Debug, Default)]
 struct MetaState {
     uuid: Option<String>,
+    exoscale: Option<ExoscaleMeta>,
     fault: Option<FaultRule>,
     requests: Vec<Request>,
 }
@@ -53,6 +73,37 @@ impl Metadata {
             state,
             engine: Arc::new(engine),
         })
+    }
+
+    /// Serves Exoscale's plain-text `instance-id` and `availability-zone`
+    /// (None: that key answers 404) under both path families.
+    pub fn exoscale(instance_id: Option<&str>, zone: Option<&str>) -> io::Result<Metadata> {
+        Metadata::exoscale_on(TcpListener::bind("127.0.0.1:0")?, instance_id, zone)
+    }
+
+    pub fn exoscale_on(
+        listener: TcpListener,
+        instance_id: Option<&str>,
+        zone: Option<&str>,
+    ) -> io::Result<Metadata> {
+        let m = Metadata::start_on(listener, "")?;
+        {
+            let mut s = lock(&m.state);
+            s.uuid = None;
+            s.exoscale = Some(ExoscaleMeta {
+                instance_id: instance_id.map(str::to_string),
+                zone: zone.map(str::to_string),
+                paths: ExoscalePaths::Both,
+            });
+        }
+        Ok(m)
+    }
+
+    /// Which Exoscale path families answer (the others 404).
+    pub fn set_exoscale_paths(&self, paths: ExoscalePaths) {
+        if let Some(e) = lock(&self.state).exoscale.as_mut() {
+            e.paths = paths;
+        }
     }
 
     /// Base URL ending with `/`: what `cloudscale.metadata-url` should be.
@@ -97,17 +148,8 @@ impl Handler for Service {
             None => (percent_decode(&req.target), None),
         };
         let mut state = lock(&self.0);
-        let (delay, faulted) = match fault::take(&mut state.fault, &req.method) {
-            Some(f) => match fault::reply(&f) {
-                Ok(reply) => (None, Some(reply)),
-                Err(delay) => (delay, None),
-            },
-            None => (None, None),
-        };
-        let reply = faulted.unwrap_or_else(|| Reply::Respond {
-            response: serve(&state, &req, &path),
-            delay,
-        });
+        let fault = fault::take(&mut state.fault, &req.method);
+        let reply = fault::apply(fault, || Reply::now(serve(&state, &req, &path)));
         if state.requests.len() < 10_000 {
             state
                 .requests
@@ -120,6 +162,9 @@ impl Handler for Service {
 fn serve(state: &MetaState, req: &RawRequest, path: &str) -> Response {
     if req.method != "GET" && req.method != "HEAD" {
         return Response::empty(405).with_header("Allow", "GET, HEAD");
+    }
+    if let Some(exo) = &state.exoscale {
+        return serve_exoscale(exo, path);
     }
     if path != "/openstack/latest/meta_data.json" {
         return not_found();
@@ -145,6 +190,31 @@ fn serve(state: &MetaState, req: &RawRequest, path: &str) -> Response {
             "public_keys": {},
         }),
     )
+}
+
+fn serve_exoscale(exo: &ExoscaleMeta, path: &str) -> Response {
+    let key = match (
+        exo.paths,
+        path.strip_prefix("/1.0/meta-data/"),
+        path.strip_prefix("/latest/meta-data/"),
+    ) {
+        (ExoscalePaths::Both | ExoscalePaths::OneDotZero, Some(k), _) => k,
+        (ExoscalePaths::Both | ExoscalePaths::Latest, _, Some(k)) => k,
+        _ => return not_found(),
+    };
+    let value = match key {
+        "instance-id" => exo.instance_id.as_deref(),
+        "availability-zone" => exo.zone.as_deref(),
+        _ => None,
+    };
+    match value {
+        Some(v) => Response {
+            status: 200,
+            headers: vec![("Content-Type".into(), "text/plain; charset=utf-8".into())],
+            body: v.as_bytes().to_vec(),
+        },
+        None => not_found(),
+    }
 }
 
 fn not_found() -> Response {

@@ -1,11 +1,15 @@
 //! The cloudscale mock over real sockets, with a raw client so that what is
 //! on the wire is exactly what the test wrote.
 
+mod common;
+
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
 use mock_cloud::{Cloudscale, Fault, Metadata};
+
+use common::{raw, req};
 
 const TOKEN: &str = "s3cr3t-token";
 const A: &str = "11111111-2222-4333-8444-555555555555";
@@ -18,49 +22,6 @@ fn mock() -> Cloudscale {
     m.add_floating_ip("192.0.2.10", Some(A));
     m.add_floating_ip("2001:db8::cafe", None);
     m
-}
-
-/// Sends raw bytes, reads until the server closes; returns (status, body).
-fn raw(m: &Cloudscale, bytes: &[u8]) -> (u16, String) {
-    let mut s = TcpStream::connect(m.addr()).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(5)))
-        .expect("timeout");
-    s.write_all(bytes).expect("write");
-    let mut out = Vec::new();
-    let _ = s.read_to_end(&mut out);
-    let text = String::from_utf8_lossy(&out).into_owned();
-    let status = text
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (status, body)
-}
-
-fn req(
-    m: &Cloudscale,
-    method: &str,
-    path: &str,
-    auth: Option<&str>,
-    body: Option<&str>,
-) -> (u16, String) {
-    let mut r = format!("{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n");
-    if let Some(a) = auth {
-        r.push_str(&format!("Authorization: {a}\r\n"));
-    }
-    if let Some(b) = body {
-        r.push_str(&format!(
-            "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{b}",
-            b.len()
-        ));
-    } else {
-        r.push_str("\r\n");
-    }
-    raw(m, r.as_bytes())
 }
 
 fn bearer() -> Option<&'static str> {

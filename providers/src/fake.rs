@@ -37,7 +37,7 @@ impl Provider for DryRun {
                 %ip,
                 ?mode,
                 target = %self.target,
-                "dry-run: would PATCH {ip} to point at {}",
+                "dry-run: would point {ip} at {}",
                 self.target
             );
             Ok(Outcome::Moved { previous: None })

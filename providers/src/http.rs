@@ -31,6 +31,33 @@ impl Secret {
             text.replace(&self.0, "***")
         }
     }
+
+    /// [`Secret::redact`] over every message of `e`: belt and braces, as
+    /// messages are built from what servers send, and a proxy may echo our
+    /// headers back.
+    pub(crate) fn redact_error(&self, e: ProviderError) -> ProviderError {
+        match e {
+            ProviderError::Rejected {
+                operation,
+                status,
+                message,
+            } => ProviderError::Rejected {
+                operation: self.redact(operation),
+                status,
+                message: self.redact(message),
+            },
+            ProviderError::Transient {
+                operation,
+                message,
+                retry_after,
+            } => ProviderError::Transient {
+                operation: self.redact(operation),
+                message: self.redact(message),
+                retry_after,
+            },
+            ProviderError::Setup(m) => ProviderError::Setup(self.redact(m)),
+        }
+    }
 }
 
 impl fmt::Debug for Secret {
@@ -72,6 +99,28 @@ pub(crate) fn client() -> Result<reqwest::Client, ProviderError> {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .map_err(|e| ProviderError::Setup(format!("cannot build the HTTP client: {}", chain(&e))))
+}
+
+/// `url` with a trailing `/`, so paths are appended without `Url::join`'s
+/// surprises (joining drops the last segment of a base without `/`).
+pub(crate) fn with_slash(url: &str) -> String {
+    let url = url.trim();
+    if url.ends_with('/') {
+        url.to_string()
+    } else {
+        format!("{url}/")
+    }
+}
+
+/// Refuses a configured URL a request could not go to, at start-up rather
+/// than as a confusing transport error on the first refresh.
+pub(crate) fn check_url(provider: &str, what: &str, url: &str) -> Result<(), ProviderError> {
+    match reqwest::Url::parse(url) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.has_host() => Ok(()),
+        _ => Err(ProviderError::Setup(format!(
+            "{provider}: {what} is not an http(s) URL: {url:?}"
+        ))),
+    }
 }
 
 /// An error and its causes on one line: reqwest's own Display says
@@ -121,6 +170,32 @@ pub(crate) fn transport(operation: &str, e: reqwest::Error) -> ProviderError {
         message: format!("{kind}: {detail}"),
         retry_after: None,
     }
+}
+
+/// Sends `request`; a transport failure or a non-2xx answer is the error.
+pub(crate) async fn send(
+    operation: &str,
+    request: reqwest::RequestBuilder,
+) -> Result<reqwest::Response, ProviderError> {
+    let response = request.send().await.map_err(|e| transport(operation, e))?;
+    if response.status().is_success() {
+        Ok(response)
+    } else {
+        Err(status_error(operation, response).await)
+    }
+}
+
+/// Parses an API answer; one we cannot parse is transient, like a broken
+/// body: the next try may get a good one.
+pub(crate) fn decode<T: serde::de::DeserializeOwned>(
+    operation: &str,
+    body: &[u8],
+) -> Result<T, ProviderError> {
+    serde_json::from_slice(body).map_err(|e| ProviderError::Transient {
+        operation: operation.to_string(),
+        message: format!("unexpected answer: {e}"),
+        retry_after: None,
+    })
 }
 
 /// Reads at most `limit` bytes of body; a longer body is an error rather

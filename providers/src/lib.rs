@@ -15,8 +15,10 @@ use std::pin::Pin;
 use std::time::Duration;
 
 pub mod cloudscale;
+pub mod exoscale;
 pub mod fake;
 mod http;
+mod metadata;
 
 pub use http::Secret;
 

@@ -109,15 +109,14 @@ fn missing_unreadable_malformed_and_unknown_key_configs() {
 }
 
 #[test]
-fn fifo_mode_is_not_there_yet() {
+fn fifo_mode_checks_its_input_before_starting() {
     let mock = mock_cloudscale();
     let w = World::new(&mock.url(), SERVER_A, "");
-    let msg = rejected(
-        &w,
-        &mock,
-        &["-fifo", w.config.to_str().unwrap(), "/tmp/nope.fifo"],
-    );
-    assert!(msg.contains("not supported yet"), "{msg}");
+    let dir = w.dir.path().to_str().unwrap();
+    let msg = rejected(&w, &mock, &["-fifo", w.config.to_str().unwrap(), dir]);
+    assert!(msg.contains("not a FIFO"), "{msg}");
+    let msg = rejected(&w, &mock, &["-fifo", "/nonexistent.yml", "/tmp/nope.fifo"]);
+    assert!(msg.contains("/nonexistent.yml"), "{msg}");
 }
 
 #[test]

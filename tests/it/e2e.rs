@@ -8,7 +8,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::lab::{secs, wait_until, Lab, Skip};
+use crate::lab::{secs, wait_until, Cloud, Lab, Skip};
 use crate::support::alive;
 
 /// Longest a convergence may take: VRRP's master-down interval with
@@ -42,7 +42,18 @@ impl std::fmt::Display for Timings {
 
 #[test]
 fn keepalived_failover_moves_the_address_and_the_refresher() {
-    let mut lab = match Lab::new() {
+    failover(Cloud::Cloudscale);
+}
+
+/// The same scenarios against the Exoscale mock: "points at" means the
+/// Elastic IP is attached to the MASTER and to no other instance.
+#[test]
+fn keepalived_failover_moves_the_exoscale_elastic_ip() {
+    failover(Cloud::Exoscale);
+}
+
+fn failover(cloud: Cloud) {
+    let mut lab = match Lab::for_cloud(cloud) {
         Ok(lab) => lab,
         Err(Skip(why)) => {
             eprintln!("skipping the keepalived end-to-end test: {why}");
@@ -51,7 +62,10 @@ fn keepalived_failover_moves_the_address_and_the_refresher() {
     };
     let mut t = Timings::default();
     let result = scenarios(&mut lab, &mut t);
-    eprintln!("e2e timings after {}:\n{t}", secs(lab.elapsed()));
+    eprintln!(
+        "e2e timings ({cloud:?}) after {}:\n{t}",
+        secs(lab.elapsed())
+    );
     if let Err(e) = result {
         // Lab's Drop prints both nodes' logs and the API's request log.
         panic!("{e}");

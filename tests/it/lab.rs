@@ -25,6 +25,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::exoscale::{KEY as EXO_KEY, SECRET as EXO_SECRET};
 use crate::support::{alive, refresher_pid, BIN, SERVER_A, SERVER_B, TOKEN};
 
 /// The virtual IP both nodes fight over (TEST-NET-3, only ever inside the
@@ -363,9 +364,18 @@ impl std::fmt::Display for Snapshot {
     }
 }
 
+/// Which cloud the lab's nodes talk to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cloud {
+    Cloudscale,
+    Exoscale,
+}
+
 /// Two nodes, one mock API.
 pub struct Lab {
     pub mock: mock_cloud::Cloudscale,
+    /// Set for [`Cloud::Exoscale`]: then this mock serves the nodes.
+    pub exoscale: Option<mock_cloud::Exoscale>,
     /// Clones of the listeners inside the namespaces, see `Drop`.
     listeners: Vec<TcpListener>,
     pub nodes: Vec<Node>,
@@ -381,6 +391,11 @@ impl Lab {
     /// mock listening on the host's and each namespace's loopback, and the
     /// files of each node. keepalived is not started yet.
     pub fn new() -> Result<Lab, Skip> {
+        Lab::for_cloud(Cloud::Cloudscale)
+    }
+
+    /// Like [`Lab::new`], the nodes talking to `cloud`'s mock.
+    pub fn for_cloud(cloud: Cloud) -> Result<Lab, Skip> {
         preflight()?;
         let seq = LABS.fetch_add(1, Ordering::Relaxed);
         let prefix = match seq {
@@ -396,6 +411,13 @@ impl Lab {
         mock.add_server(SERVER_B, "lb-b");
         // Pointing at b: node a's first MASTER has to move it.
         mock.add_floating_ip(VIP, Some(SERVER_B));
+        let exoscale = (cloud == Cloud::Exoscale).then(|| {
+            let m = mock_cloud::Exoscale::start(EXO_KEY, EXO_SECRET).expect("start the mock API");
+            m.add_instance(SERVER_A, "lb-a");
+            m.add_instance(SERVER_B, "lb-b");
+            m.add_elastic_ip(VIP, &[SERVER_B]);
+            m
+        });
 
         // Namespaces first, so that a failure below still deletes them.
         let ns_a = Netns::create(&format!("{prefix}a"))
@@ -403,6 +425,7 @@ impl Lab {
         let ns_b = Netns::create(&format!("{prefix}b")).expect("second namespace");
         let mut lab = Lab {
             mock,
+            exoscale,
             listeners: Vec::new(),
             nodes: Vec::new(),
             dir,
@@ -426,7 +449,10 @@ impl Lab {
             let port = listener.local_addr().expect("local address").port();
             lab.listeners
                 .push(listener.try_clone().expect("clone listener"));
-            lab.mock.also_listen(listener);
+            match &lab.exoscale {
+                Some(exo) => exo.also_listen(listener),
+                None => lab.mock.also_listen(listener),
+            }
             let node = lab.node_files(name, uuid, priority, ns, addr, port);
             lab.nodes.push(node);
         }
@@ -467,9 +493,19 @@ impl Lab {
             notify.display()
         );
         fs::write(&conf, kconf).expect("keepalived.conf");
+        let api = match self.exoscale {
+            Some(_) => crate::exoscale::exoscale_yaml(
+                &format!("\"http://127.0.0.1:{port}/v2\""),
+                EXO_SECRET,
+                Some(uuid),
+            ),
+            None => format!(
+                "provider: cloudscale\n\
+                 cloudscale:\n  endpoint: \"http://127.0.0.1:{port}/\"\n  token: {TOKEN}\n  server-uuid: {uuid}\n"
+            ),
+        };
         let yaml = format!(
-            "provider: cloudscale\n\
-             cloudscale:\n  endpoint: \"http://127.0.0.1:{port}/\"\n  token: {TOKEN}\n  server-uuid: {uuid}\n\
+            "{api}\
              keepalived-config: {}\n\
              lock-file-template: {}/floaty.%s.lock\n\
              refresh-interval: 2s\n\
@@ -508,8 +544,17 @@ impl Lab {
     }
 
     /// The node the API points the VIP at.
+    /// For Exoscale: the sole instance the Elastic IP is attached to
+    /// (`Some("many")` when several).
     pub fn api_points_to(&self) -> Option<&'static str> {
-        let uuid = self.mock.server_of(VIP)?;
+        let uuid = match &self.exoscale {
+            Some(exo) => match exo.holders(VIP).as_slice() {
+                [] => return None,
+                [one] => one.clone(),
+                _ => return Some("many"),
+            },
+            None => self.mock.server_of(VIP)?,
+        };
         Some(
             self.nodes
                 .iter()
@@ -626,7 +671,11 @@ impl Lab {
         }
         let _ = writeln!(out, "===== mock API requests =====");
         let t0 = self.started;
-        for r in self.mock.requests() {
+        let requests = match &self.exoscale {
+            Some(exo) => exo.requests(),
+            None => self.mock.requests(),
+        };
+        for r in requests {
             let at = r.at.saturating_duration_since(t0);
             let _ = writeln!(
                 out,

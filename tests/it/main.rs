@@ -5,6 +5,15 @@ mod support;
 
 mod bad_input;
 mod e2e;
+mod exoscale;
+mod faults;
+mod fifo;
+mod fifo_e2e;
 mod keepalived_conf;
 mod lab;
 mod notify;
+mod processes;
+mod rules;
+mod secrets;
+mod split_brain;
+mod wrappers;

@@ -12,7 +12,7 @@ use std::time::Duration;
 use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use serde::de::DeserializeOwned;
 
-use crate::http::{self, read_body, status_error, transport, Secret, MAX_BODY};
+use crate::http::{self, read_body, with_slash, Secret, MAX_BODY};
 use crate::{BoxFuture, Check, Mode, Outcome, Provider, ProviderError};
 
 mod api;
@@ -84,15 +84,6 @@ impl fmt::Debug for Cloudscale {
     }
 }
 
-pub(crate) fn with_slash(url: &str) -> String {
-    let url = url.trim();
-    if url.ends_with('/') {
-        url.to_string()
-    } else {
-        format!("{url}/")
-    }
-}
-
 impl Cloudscale {
     /// Builds the client and, for [`ServerSource::Metadata`], learns the
     /// server UUID (retrying for about 10 s, then failing with `Setup`).
@@ -105,14 +96,7 @@ impl Cloudscale {
         budget: Duration,
     ) -> Result<Cloudscale, ProviderError> {
         let endpoint = with_slash(&settings.endpoint);
-        match reqwest::Url::parse(&endpoint) {
-            Ok(u) if matches!(u.scheme(), "http" | "https") && u.has_host() => {}
-            _ => {
-                return Err(ProviderError::Setup(format!(
-                    "cloudscale: endpoint is not an http(s) URL: {endpoint:?}"
-                )))
-            }
-        }
+        http::check_url("cloudscale", "endpoint", &endpoint)?;
         let token = Secret::new(settings.token.expose().trim());
         if token.expose().is_empty() {
             return Err(ProviderError::Setup(
@@ -155,22 +139,12 @@ impl Cloudscale {
         format!("{}{path}", self.endpoint)
     }
 
-    /// Sends with the token; non-2xx answers become errors.
     async fn send(
         &self,
         operation: &str,
         request: reqwest::RequestBuilder,
     ) -> Result<reqwest::Response, ProviderError> {
-        let response = request
-            .header(AUTHORIZATION, self.auth.clone())
-            .send()
-            .await
-            .map_err(|e| transport(operation, e))?;
-        if response.status().is_success() {
-            Ok(response)
-        } else {
-            Err(status_error(operation, response).await)
-        }
+        http::send(operation, request.header(AUTHORIZATION, self.auth.clone())).await
     }
 
     async fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T, ProviderError> {
@@ -180,14 +154,10 @@ impl Cloudscale {
                 .send(&operation, self.client.get(self.url(path)))
                 .await?;
             let body = read_body(&operation, &mut response, MAX_BODY).await?;
-            serde_json::from_slice(&body).map_err(|e| ProviderError::Transient {
-                operation: operation.clone(),
-                message: format!("unexpected answer: {e}"),
-                retry_after: None,
-            })
+            http::decode(&operation, &body)
         }
         .await;
-        result.map_err(|e| self.redact(e))
+        result.map_err(|e| self.token.redact_error(e))
     }
 
     async fn patch(&self, ip: IpAddr) -> Result<(), ProviderError> {
@@ -205,38 +175,11 @@ impl Cloudscale {
         let mut response = self
             .send(&operation, request)
             .await
-            .map_err(|e| self.redact(e))?;
+            .map_err(|e| self.token.redact_error(e))?;
         // Any 2xx moved it; reading the (usually empty) body only lets the
         // connection be reused, so its failures do not matter.
         let _ = read_body(&operation, &mut response, http::MAX_ERROR_BODY).await;
         Ok(())
-    }
-
-    /// Belt and braces: messages are built from what servers send, and a
-    /// proxy may echo our headers back.
-    fn redact(&self, e: ProviderError) -> ProviderError {
-        let t = &self.token;
-        match e {
-            ProviderError::Rejected {
-                operation,
-                status,
-                message,
-            } => ProviderError::Rejected {
-                operation: t.redact(operation),
-                status,
-                message: t.redact(message),
-            },
-            ProviderError::Transient {
-                operation,
-                message,
-                retry_after,
-            } => ProviderError::Transient {
-                operation: t.redact(operation),
-                message: t.redact(message),
-                retry_after,
-            },
-            ProviderError::Setup(m) => ProviderError::Setup(t.redact(m)),
-        }
     }
 
     fn is_us(&self, uuid: &str) -> bool {

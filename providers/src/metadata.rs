@@ -1,0 +1,98 @@
+//! What every provider's metadata lookup shares: the service is link-local
+//! and answers in milliseconds when up, but right after boot it (or the
+//! route to it) may not be up yet, so a lookup retries for a while before
+//! asking for the value in the configuration.
+
+use std::future::Future;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::http::{read_body, transport};
+use crate::ProviderError;
+
+/// Covers a service still coming up after boot without stalling a
+/// misconfigured start for long.
+pub(crate) const BUDGET: Duration = Duration::from_secs(10);
+
+pub(crate) enum Failure {
+    /// Worth another try (down, timeout, 5xx, 404 during boot).
+    Retry(String),
+    /// The service answered with something that is not the value.
+    Fatal(String),
+}
+
+/// Refuses a base URL no request could go to: a typo is not worth
+/// [`BUDGET`] of retries.
+pub(crate) fn check_base(provider: &str, url: &str, base_url: &str) -> Result<(), ProviderError> {
+    if reqwest::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "http" | "https")) {
+        Ok(())
+    } else {
+        Err(ProviderError::Setup(format!(
+            "{provider}: metadata URL is not an http(s) URL: {base_url:?}"
+        )))
+    }
+}
+
+/// The body of `GET url`, at most `limit` bytes, within `per_try`. Any
+/// failure is worth a retry: what the body means is the caller's to judge.
+pub(crate) async fn get(
+    client: &reqwest::Client,
+    url: &str,
+    per_try: Duration,
+    limit: usize,
+) -> Result<Vec<u8>, Failure> {
+    let operation = format!("GET {url}");
+    let attempt = async {
+        let mut response = client
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| Failure::Retry(transport(&operation, e).to_string()))?;
+        if !response.status().is_success() {
+            return Err(Failure::Retry(format!(
+                "HTTP {}",
+                response.status().as_u16()
+            )));
+        }
+        read_body(&operation, &mut response, limit)
+            .await
+            .map_err(|e| Failure::Retry(e.to_string()))
+    };
+    match tokio::time::timeout(per_try, attempt).await {
+        Ok(result) => result,
+        Err(_) => Err(Failure::Retry(format!(
+            "no answer within {} s",
+            per_try.as_secs()
+        ))),
+    }
+}
+
+/// Runs `attempt` until it gives a value or a fatal failure, pausing 250 ms
+/// and doubling up to 2 s in between; gives up with the last retryable
+/// failure when the next pause would overrun `budget`. `retrying` sees each
+/// failure that is retried, for the caller's debug log.
+pub(crate) async fn retry<T, F, Fut>(
+    budget: Duration,
+    mut attempt: F,
+    retrying: impl Fn(&str),
+) -> Result<T, Failure>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, Failure>>,
+{
+    let start = Instant::now();
+    let mut delay = Duration::from_millis(250);
+    loop {
+        let last = match attempt().await {
+            Err(Failure::Retry(msg)) => msg,
+            done => return done,
+        };
+        if start.elapsed() + delay > budget {
+            return Err(Failure::Retry(last));
+        }
+        retrying(&last);
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(2));
+    }
+}

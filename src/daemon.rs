@@ -1,0 +1,714 @@
+//! FIFO mode: one long-lived floaty reads keepalived's notify FIFO, where
+//! events arrive in order (notify programs can run concurrently and finish
+//! out of order; the FIFO cannot).
+//!
+//! One process, no fork: each MASTER instance gets a task running the same
+//! refresher code as notify mode's forked child ([`refresh::refresh_all`]),
+//! holding the instance's lock file for as long as it runs, so a notify-mode
+//! refresher and the daemon never refresh one instance at once. Rules run in
+//! a task of their own, one event after the other, so a slow command never
+//! delays a refresher starting or stopping.
+//!
+//! The FIFO comes from systemd (socket activation) or is opened by path. A
+//! path-opened FIFO is reopened on end-of-file (the writer went away, or
+//! keepalived recreated it on reload) and when the path turns out to name a
+//! new FIFO; the daemon never ends because of the FIFO.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::net::IpAddr;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::AsyncReadExt;
+use tokio::net::unix::pipe;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use crate::backoff::Schedule;
+use crate::cli::Options;
+use crate::config::{self, Config};
+use crate::error::Error;
+use crate::event::{Event, Kind, State};
+use crate::fifo::{self, Line, LineSplitter, Piece};
+use crate::keepalived::KeepalivedConfig;
+use crate::lock::{self, InstanceLock, Patience};
+use crate::notify;
+use crate::process::{ProcessHandle, ProcessId};
+use crate::provider::Spec;
+use crate::refresh::{self, Plan};
+use crate::rules::{self, Rule};
+use crate::systemd;
+
+/// keepalived writes the shutdown STOP lines after it sent us SIGTERM, and
+/// SIGKILLs us about a second later: read this long, then stop.
+const LINGER: Duration = Duration::from_millis(500);
+
+/// How often the FIFO path is checked for having been replaced by a new
+/// FIFO while we still read the old one.
+const REPLACED_CHECK: Duration = Duration::from_millis(500);
+
+/// Least time between two config rereads caused by unknown names.
+const AUTO_RELOAD_EVERY: Duration = Duration::from_secs(1);
+
+/// Waiting for the FIFO path to (re)appear.
+const REOPEN_EVERY: Duration = Duration::from_millis(50);
+
+#[derive(Debug, thiserror::Error)]
+pub enum FifoError {
+    #[error("{}: not a FIFO; give the path of keepalived's vrrp_notify_fifo (keepalived creates it)", .0.display())]
+    NotAFifo(PathBuf),
+}
+
+/// What floaty needs from its config, all checked before anything starts.
+struct Setup {
+    cfg: Config,
+    spec: Spec,
+    kconf: Option<KeepalivedConfig>,
+}
+
+fn load_setup(path: &Path, dry_run: bool) -> Result<Setup, Error> {
+    let cfg = config::load(path)?;
+    cfg.validate_for_run(dry_run)?;
+    let spec = Spec::from_config(&cfg, dry_run)?;
+    let kconf = notify::load_keepalived(&cfg)?;
+    Ok(Setup { cfg, spec, kconf })
+}
+
+pub fn run(config_path: &Path, fifo_path: &Path, opts: &Options) -> Result<(), Error> {
+    let setup = load_setup(config_path, opts.dry_run)?;
+    // Before any thread exists: this edits the environment.
+    let from_systemd = systemd::take_listen_fd();
+    if from_systemd.is_none() {
+        if let Ok(meta) = std::fs::metadata(fifo_path) {
+            use std::os::unix::fs::FileTypeExt;
+            if !meta.file_type().is_fifo() {
+                return Err(FifoError::NotAFifo(fifo_path.to_path_buf()).into());
+            }
+        }
+    }
+    let parent_keepalived = crate::process::keepalived_ancestors();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(Error::Runtime)?;
+    let daemon = Daemon {
+        config_path: config_path.to_path_buf(),
+        dry_run: opts.dry_run,
+        rules: Arc::new(setup.cfg.rules.clone()),
+        setup,
+        running: BTreeMap::new(),
+        me: ProcessId::current(),
+        last_auto_reload: None,
+    };
+    let result =
+        runtime.block_on(daemon.run(from_systemd, fifo_path.to_path_buf(), parent_keepalived));
+    // In-flight requests are dropped, not waited for: exit within 1 s.
+    runtime.shutdown_background();
+    result
+}
+
+/// One MASTER instance being refreshed.
+struct Running {
+    addresses: Vec<IpAddr>,
+    /// Settings that, when changed by a reload, need a restart.
+    fingerprint: String,
+    task: JoinHandle<()>,
+}
+
+struct Daemon {
+    config_path: PathBuf,
+    dry_run: bool,
+    setup: Setup,
+    rules: Arc<Vec<Rule>>,
+    running: BTreeMap<String, Running>,
+    me: Option<ProcessId>,
+    last_auto_reload: Option<Instant>,
+}
+
+type Watch = Pin<Box<dyn Future<Output = ()>>>;
+
+/// What the FIFO reader hands the daemon.
+enum Input {
+    Line(Vec<u8>),
+    TooLong,
+}
+
+impl Daemon {
+    async fn run(
+        mut self,
+        from_systemd: Option<OwnedFd>,
+        fifo_path: PathBuf,
+        parent_keepalived: Vec<ProcessId>,
+    ) -> Result<(), Error> {
+        let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::hangup()),
+        ) else {
+            return Err(Error::Runtime(std::io::Error::other(
+                "cannot install signal handlers",
+            )));
+        };
+        let started_by_keepalived = !parent_keepalived.is_empty();
+        let keepalived = if started_by_keepalived {
+            parent_keepalived
+        } else {
+            keepalived_here()
+        };
+        let mut watch = watch(&keepalived);
+        tracing::info!(
+            fifo = %fifo_path.display(),
+            source = if from_systemd.is_some() { "systemd" } else { "path" },
+            keepalived = ?keepalived.iter().map(|k| k.pid).collect::<Vec<_>>(),
+            "FIFO daemon started"
+        );
+
+        // keepalived does not repeat states on reload (and restarts the FIFO
+        // program it started): an instance whose VIPs are on this host while
+        // keepalived runs is MASTER now, whatever the FIFO still holds.
+        if !keepalived.is_empty() {
+            self.adopt_masters();
+        }
+
+        let (tx, mut rx) = mpsc::channel(256);
+        let closing = Arc::new(AtomicBool::new(false));
+        let reader = tokio::spawn(read_fifo(from_systemd, fifo_path, tx, closing.clone()));
+        let (rules_tx, rules_rx) = mpsc::unbounded_channel();
+        let rules_worker = tokio::spawn(run_rules(rules_rx));
+
+        if let Err(e) = systemd::notify("READY=1") {
+            tracing::warn!("cannot tell systemd we are ready: {e}");
+        }
+        let mut linger: Option<Instant> = None;
+        loop {
+            let until = linger.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+            tokio::select! {
+                biased;
+                _ = term.recv(), if linger.is_none() => {
+                    tracing::info!("SIGTERM: reading keepalived's last lines for {LINGER:?}, then stopping");
+                    linger = Some(Instant::now() + LINGER);
+                    closing.store(true, Ordering::Relaxed);
+                }
+                _ = int.recv(), if linger.is_none() => {
+                    tracing::info!("SIGINT: stopping in {LINGER:?}");
+                    linger = Some(Instant::now() + LINGER);
+                    closing.store(true, Ordering::Relaxed);
+                }
+                _ = tokio::time::sleep_until(until), if linger.is_some() => break,
+                _ = hup.recv() => self.reload(),
+                _ = &mut watch => {
+                    tracing::warn!("keepalived is gone; stopping every refresher");
+                    self.stop_all();
+                    if started_by_keepalived {
+                        break;
+                    }
+                    // Watch the next keepalived once events come again.
+                    watch = Box::pin(std::future::pending());
+                }
+                input = rx.recv() => match input {
+                    Some(Input::Line(bytes)) => {
+                        if let Some(event) = self.line(&bytes) {
+                            if matches!(event.state, State::Master) && keepalived_here_needed(&keepalived) {
+                                watch = self::watch(&keepalived_here());
+                            }
+                            if self.rules.iter().any(|r| r.matches(&event)) {
+                                let _ = rules_tx.send((self.rules.clone(), event));
+                            }
+                        }
+                    }
+                    Some(Input::TooLong) => tracing::warn!(
+                        "FIFO: dropped a line longer than {} bytes", fifo::MAX_LINE
+                    ),
+                    // Only after SIGTERM: the FIFO ended, nothing more comes.
+                    None => break,
+                },
+            }
+        }
+        let _ = systemd::notify("STOPPING=1");
+        reader.abort();
+        rules_worker.abort();
+        let tasks: Vec<JoinHandle<()>> = std::mem::take(&mut self.running)
+            .into_iter()
+            .map(|(name, r)| {
+                r.task.abort();
+                tracing::info!(instance = %name, "refresher stopped (shutdown), lock released");
+                r.task
+            })
+            .collect();
+        // An aborted task is dropped (its lock released) when next polled;
+        // wait for that, briefly: the exit must come within 1 s of SIGTERM.
+        for task in tasks {
+            let _ = tokio::time::timeout(Duration::from_millis(100), task).await;
+        }
+        tracing::info!("FIFO daemon stopped");
+        Ok(())
+    }
+
+    /// Apply one FIFO line; the event, when it was one.
+    fn line(&mut self, bytes: &[u8]) -> Option<Event> {
+        match fifo::parse_line(bytes) {
+            Ok(Line::Event(event)) => {
+                tracing::info!(kind = %event.kind, name = %event.name, state = %event.state,
+                    priority = event.priority.map(i64::from).unwrap_or(-1), "keepalived event");
+                self.apply(&event);
+                Some(event)
+            }
+            Ok(Line::Ignored(what)) => {
+                tracing::debug!(line = %fifo::clip(&String::from_utf8_lossy(bytes), 200), "FIFO: skipped {what}");
+                None
+            }
+            Err(e) => {
+                tracing::warn!(line = %fifo::clip(&String::from_utf8_lossy(bytes), 200), "FIFO: skipped a line: {e}");
+                None
+            }
+        }
+    }
+
+    fn apply(&mut self, event: &Event) {
+        let mut targets = notify::targets(event, &self.setup.cfg, self.setup.kconf.as_ref());
+        // keepalived may have been reloaded with a new instance (when
+        // systemd, not keepalived, runs floaty, nothing restarts it): look
+        // again, at most once a second so junk names cannot make it spin.
+        if matches!(
+            targets,
+            Err(Error::UnknownInstance { .. } | Error::UnknownGroup { .. })
+        ) && self
+            .last_auto_reload
+            .is_none_or(|t| t.elapsed() >= AUTO_RELOAD_EVERY)
+        {
+            tracing::info!(name = %event.name, "unknown name: rereading the configuration");
+            self.last_auto_reload = Some(Instant::now());
+            self.reload();
+            targets = notify::targets(event, &self.setup.cfg, self.setup.kconf.as_ref());
+        }
+        let targets = match targets {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::warn!("{e}; event ignored");
+                return;
+            }
+        };
+        for target in targets {
+            if event.state.is_master() {
+                self.start(&target.instance, notify::host_addresses(&target.addresses));
+            } else {
+                self.stop(&target.instance, event.state.as_str());
+            }
+        }
+    }
+
+    fn fingerprint(&self) -> String {
+        let c = &self.setup.cfg;
+        format!(
+            "{:?} {:?} {:?} {} {:?} {}",
+            c.refresh_interval,
+            c.refresh_timeout,
+            c.back_off,
+            self.setup.spec.fingerprint(),
+            c.lock_file_template,
+            c.lock_timeout.as_millis()
+        )
+    }
+
+    fn start(&mut self, instance: &str, addresses: Vec<IpAddr>) {
+        if addresses.is_empty() {
+            tracing::warn!(
+                instance,
+                "no addresses to manage (no virtual_ipaddress and no managed-addresses)"
+            );
+            self.stop(instance, "no addresses");
+            return;
+        }
+        let fingerprint = self.fingerprint();
+        if let Some(r) = self.running.get(instance) {
+            if r.addresses == addresses && r.fingerprint == fingerprint && !r.task.is_finished() {
+                tracing::debug!(instance, "already refreshing");
+                return;
+            }
+        }
+        self.stop(instance, "restart");
+        let cfg = &self.setup.cfg;
+        let plan = Plan {
+            instance: instance.to_string(),
+            addresses: addresses.clone(),
+            interval: cfg.refresh_interval,
+            timeout: cfg.refresh_timeout,
+            back_off: cfg.back_off,
+            spec: self.setup.spec.clone(),
+            keepalived: Vec::new(),
+        };
+        let holder = Holder {
+            path: cfg.lock_file_template.path_for(instance),
+            patience: Patience {
+                timeout: cfg.lock_timeout,
+                kill_after: cfg.lock_timeout / 2,
+            },
+            me: self.me,
+        };
+        let task = tokio::spawn(holder.hold_and_refresh(plan));
+        self.running.insert(
+            instance.to_string(),
+            Running {
+                addresses,
+                fingerprint,
+                task,
+            },
+        );
+    }
+
+    fn stop(&mut self, instance: &str, why: &str) {
+        if let Some(r) = self.running.remove(instance) {
+            // Dropping the task drops its lock guard, which releases the lock.
+            r.task.abort();
+            tracing::info!(instance, "refresher stopped ({why}), lock released");
+        }
+    }
+
+    fn stop_all(&mut self) {
+        let names: Vec<String> = self.running.keys().cloned().collect();
+        for name in names {
+            self.stop(&name, "shutdown");
+        }
+    }
+
+    /// Instances whose VIPs are on this host: MASTER without an event.
+    fn adopt_masters(&mut self) {
+        let Some(kconf) = self.setup.kconf.clone() else {
+            return;
+        };
+        let local = local_addresses();
+        for inst in &kconf.instances {
+            if inst.vips.iter().any(|v| local.contains(&v.addr)) {
+                tracing::info!(instance = %inst.name, "holds its virtual IPs at start: MASTER");
+                let event = Event {
+                    kind: Kind::Instance,
+                    name: inst.name.clone(),
+                    state: State::Master,
+                    priority: None,
+                };
+                self.apply(&event);
+            }
+        }
+    }
+
+    /// SIGHUP: reread both configs; keep refreshers whose addresses and
+    /// settings did not change, restart the others, stop those whose
+    /// instance is gone. A broken config changes nothing.
+    fn reload(&mut self) {
+        let setup = match load_setup(&self.config_path, self.dry_run) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!("reload failed, the running configuration stays: {e}");
+                return;
+            }
+        };
+        self.setup = setup;
+        self.rules = Arc::new(self.setup.cfg.rules.clone());
+        let (mut kept, mut restarted, mut stopped) = (0, 0, 0);
+        let names: Vec<String> = self.running.keys().cloned().collect();
+        for name in names {
+            let probe = Event {
+                kind: Kind::Instance,
+                name: name.clone(),
+                state: State::Master,
+                priority: None,
+            };
+            match notify::targets(&probe, &self.setup.cfg, self.setup.kconf.as_ref()) {
+                Ok(targets) => {
+                    let addresses = targets
+                        .into_iter()
+                        .next()
+                        .map(|t| notify::host_addresses(&t.addresses))
+                        .unwrap_or_default();
+                    let same = self.running.get(&name).is_some_and(|r| {
+                        r.addresses == addresses && r.fingerprint == self.fingerprint()
+                    });
+                    if same {
+                        kept += 1;
+                    } else {
+                        restarted += 1;
+                        self.start(&name, addresses);
+                    }
+                }
+                Err(_) => {
+                    stopped += 1;
+                    self.stop(&name, "instance removed from keepalived.conf");
+                }
+            }
+        }
+        tracing::info!(kept, restarted, stopped, "configuration reloaded");
+        let _ = systemd::notify("READY=1");
+    }
+}
+
+/// Whether keepalived was not found at start (so a MASTER event is a good
+/// moment to look again).
+fn keepalived_here_needed(known: &[ProcessId]) -> bool {
+    known.is_empty() || known.iter().all(|k| ProcessHandle::open(*k).is_none())
+}
+
+fn watch(keepalived: &[ProcessId]) -> Watch {
+    let fds: Vec<OwnedFd> = keepalived
+        .iter()
+        .filter_map(|id| ProcessHandle::open(*id).map(ProcessHandle::into_fd))
+        .collect();
+    Box::pin(refresh::watch_keepalived(fds))
+}
+
+/// The lock and refresh side of one MASTER instance.
+struct Holder {
+    path: PathBuf,
+    patience: Patience,
+    me: Option<ProcessId>,
+}
+
+/// Releases the lock when the task ends or is aborted.
+struct Held(Option<InstanceLock>);
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        if let Some(lock) = self.0.take() {
+            lock.release();
+        }
+    }
+}
+
+impl Holder {
+    async fn hold_and_refresh(self, plan: Plan) {
+        let instance = plan.instance.clone();
+        let mut schedule = Schedule::new(&plan.back_off);
+        let mut held = loop {
+            let (path, name, patience) = (self.path.clone(), instance.clone(), self.patience);
+            // Blocking: it may wait for (and stop) a notify-mode refresher.
+            let taken =
+                tokio::task::spawn_blocking(move || lock::acquire(&path, &name, patience)).await;
+            match taken {
+                Ok(Ok(lock)) => break Held(Some(lock)),
+                Ok(Err(e)) => {
+                    let wait = schedule.next().unwrap_or(plan.interval);
+                    tracing::error!(instance = %instance, "{e}; retrying in {:.1}s", wait.as_secs_f64());
+                    tokio::time::sleep(wait).await;
+                }
+                Err(e) => {
+                    tracing::error!(instance = %instance, "cannot take the lock: {e}");
+                    return;
+                }
+            }
+        };
+        if let (Some(lock), Some(me)) = (held.0.as_mut(), self.me) {
+            if let Err(e) = lock.record_daemon(me, &instance) {
+                tracing::warn!(instance = %instance, "{e}");
+            }
+        }
+        let addresses = plan
+            .addresses
+            .iter()
+            .map(|a| a.to_string())
+            .collect::<Vec<_>>()
+            .join(",");
+        tracing::info!(instance = %instance, addresses = %addresses, "refresher started");
+        refresh::refresh_all(plan).await;
+        drop(held);
+    }
+}
+
+async fn run_rules(mut rx: mpsc::UnboundedReceiver<(Arc<Vec<Rule>>, Event)>) {
+    while let Some((rules, event)) = rx.recv().await {
+        rules::run_matching(&rules, &event, None).await;
+    }
+}
+
+/// Read the FIFO for ever: the systemd descriptor first, then the path,
+/// reopened whenever the writer goes away or the path names a new FIFO.
+///
+/// Once `closing` is set (SIGTERM) it never reopens: on a keepalived
+/// reload the new FIFO belongs to the FIFO program keepalived starts next,
+/// and a second reader would steal its lines.
+async fn read_fifo(
+    mut first: Option<OwnedFd>,
+    path: PathBuf,
+    tx: mpsc::Sender<Input>,
+    closing: Arc<AtomicBool>,
+) {
+    let mut buf = vec![0u8; 8192];
+    loop {
+        if closing.load(Ordering::Relaxed) {
+            return;
+        }
+        let receiver = match first.take() {
+            Some(fd) => match pipe::Receiver::from_owned_fd(fd) {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::warn!("the descriptor from systemd is not a readable FIFO ({e}); opening {} instead", path.display());
+                    continue;
+                }
+            },
+            None => open_fifo(&path).await,
+        };
+        let identity = file_id(receiver.as_fd());
+        let opened = Instant::now();
+        let mut got_data = false;
+        let mut lines = LineSplitter::new();
+        let mut check = tokio::time::interval(REPLACED_CHECK);
+        let mut receiver = receiver;
+        loop {
+            tokio::select! {
+                read = receiver.read(&mut buf) => match read {
+                    Ok(0) => {
+                        tracing::debug!("FIFO: end of file (the writer closed it); reopening");
+                        break;
+                    }
+                    Ok(n) => {
+                        got_data = true;
+                        for piece in lines.push(&buf[..n]) {
+                            let input = match piece {
+                                Piece::Line(l) => Input::Line(l),
+                                Piece::TooLong => Input::TooLong,
+                            };
+                            if tx.send(input).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        tracing::warn!("FIFO: read failed ({e}); reopening");
+                        break;
+                    }
+                },
+                _ = check.tick() => {
+                    let now = std::fs::metadata(&path).ok().map(|m| {
+                        use std::os::unix::fs::MetadataExt;
+                        (m.dev(), m.ino())
+                    });
+                    if now.is_some() && now != identity {
+                        tracing::info!("FIFO: {} is a new FIFO now (keepalived reloaded); reopening", path.display());
+                        break;
+                    }
+                }
+            }
+        }
+        if lines.pending() > 0 {
+            tracing::warn!(
+                "FIFO: dropped an unfinished line of {} bytes",
+                lines.pending()
+            );
+        }
+        // Never spin: a FIFO that ends at once without data waits a little.
+        if !got_data && opened.elapsed() < REOPEN_EVERY {
+            tokio::time::sleep(REOPEN_EVERY).await;
+        }
+    }
+}
+
+/// Open the FIFO by path, waiting for it to exist; never blocks on a
+/// missing writer (tokio opens O_RDONLY|O_NONBLOCK).
+async fn open_fifo(path: &Path) -> pipe::Receiver {
+    let mut last_warned: Option<Instant> = None;
+    loop {
+        match pipe::OpenOptions::new().open_receiver(path) {
+            Ok(r) => return r,
+            Err(e) => {
+                if last_warned.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
+                    let what = if e.kind() == std::io::ErrorKind::NotFound {
+                        "does not exist (yet)".to_string()
+                    } else {
+                        format!("cannot be opened: {e}")
+                    };
+                    tracing::warn!("FIFO {} {what}; retrying", path.display());
+                    last_warned = Some(Instant::now());
+                }
+                tokio::time::sleep(REOPEN_EVERY).await;
+            }
+        }
+    }
+}
+
+fn file_id(fd: std::os::fd::BorrowedFd<'_>) -> Option<(u64, u64)> {
+    rustix::fs::fstat(fd).ok().map(|s| (s.st_dev, s.st_ino))
+}
+
+/// keepalived processes in this network namespace (when systemd, not
+/// keepalived, started us): any of them exiting means keepalived is gone.
+fn keepalived_here() -> Vec<ProcessId> {
+    let mine = std::fs::read_link("/proc/self/ns/net").ok();
+    let mut found = Vec::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return found;
+    };
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        if comm.trim_end() != "keepalived" {
+            continue;
+        }
+        if std::fs::read_link(format!("/proc/{pid}/ns/net")).ok() != mine {
+            continue;
+        }
+        if let Some(id) = ProcessId::of(pid) {
+            found.push(id);
+        }
+    }
+    found
+}
+
+/// Every address on this host's interfaces (in this network namespace).
+fn local_addresses() -> Vec<IpAddr> {
+    let mut out = Vec::new();
+    let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs fills `head` with a list we only read and then
+    // free once; every pointer is checked for null before use, and the
+    // address is read as the type its family says it is.
+    unsafe {
+        if libc::getifaddrs(&mut head) != 0 {
+            return out;
+        }
+        let mut p = head;
+        while !p.is_null() {
+            let addr = (*p).ifa_addr;
+            if !addr.is_null() {
+                match i32::from((*addr).sa_family) {
+                    libc::AF_INET => {
+                        let sin = addr as *const libc::sockaddr_in;
+                        let bits = u32::from_be((*sin).sin_addr.s_addr);
+                        out.push(IpAddr::from(std::net::Ipv4Addr::from(bits)));
+                    }
+                    libc::AF_INET6 => {
+                        let sin6 = addr as *const libc::sockaddr_in6;
+                        out.push(IpAddr::from(std::net::Ipv6Addr::from(
+                            (*sin6).sin6_addr.s6_addr,
+                        )));
+                    }
+                    _ => {}
+                }
+            }
+            p = (*p).ifa_next;
+        }
+        libc::freeifaddrs(head);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_is_a_local_address() {
+        let local = local_addresses();
+        assert!(local.contains(&IpAddr::from([127, 0, 0, 1])), "{local:?}");
+    }
+}

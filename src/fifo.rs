@@ -1,0 +1,349 @@
+//! keepalived's notify FIFO: cutting the byte stream into lines and telling
+//! events from everything else keepalived writes there.
+//!
+//! Pure code, no I/O: the daemon feeds it whatever `read` returned. The FIFO
+//! is written by keepalived (root) but it is still input: a line that does
+//! not parse is reported and skipped, a line longer than [`MAX_LINE`] is
+//! dropped while it streams past (never buffered whole), and nothing here can
+//! panic on any byte sequence.
+
+use crate::event::{Event, EventError};
+
+/// keepalived's longest line is an instance name (at most a few hundred
+/// bytes) plus 30; anything longer is not an event.
+pub const MAX_LINE: usize = 4096;
+
+/// What one complete line meant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Line {
+    /// `INSTANCE "NAME" STATE PRIO` or `GROUP "NAME" STATE PRIO`.
+    Event(Event),
+    /// A line keepalived writes that reports no VRRP state: priority
+    /// changes, `MASTER_RX_LOWER_PRI`, LVS lines. Logged at debug.
+    Ignored(&'static str),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LineError {
+    #[error("empty line")]
+    Empty,
+    #[error("not UTF-8")]
+    NotText,
+    #[error("unknown line type `{0}`")]
+    UnknownType(String),
+    #[error("expected TYPE \"NAME\" STATE PRIORITY")]
+    Shape,
+    #[error(transparent)]
+    Event(#[from] EventError),
+}
+
+/// Parse one line (without its newline).
+pub fn parse_line(bytes: &[u8]) -> Result<Line, LineError> {
+    let text = std::str::from_utf8(bytes).map_err(|_| LineError::NotText)?;
+    let text = text.trim_end_matches('\r').trim();
+    let Some(first) = text.split_whitespace().next() else {
+        return Err(LineError::Empty);
+    };
+    match first {
+        "INSTANCE" | "GROUP" => parse_event(first, &text[first.len()..]).map(Line::Event),
+        "MASTER_RX_LOWER_PRI" => Ok(Line::Ignored("a lower-priority advert was received")),
+        "VS" | "RS" => Ok(Line::Ignored("an LVS line")),
+        w if w.ends_with("_PRIORITY") => Ok(Line::Ignored("a priority change")),
+        w => Err(LineError::UnknownType(clip(w, 40))),
+    }
+}
+
+/// `"NAME" STATE PRIO`: the name is what lies between the first and the
+/// last `"` (a name never holds `"`, but may hold spaces, `'` and `#`).
+/// Lines without quotes (never seen from keepalived, but cheap to accept)
+/// must then be exactly `NAME STATE PRIO`.
+fn parse_event(kind: &str, rest: &str) -> Result<Event, LineError> {
+    let (name, tail) = match (rest.find('"'), rest.rfind('"')) {
+        (Some(open), Some(close)) if close > open => {
+            if !rest[..open].trim().is_empty() {
+                return Err(LineError::Shape);
+            }
+            (&rest[open + 1..close], &rest[close + 1..])
+        }
+        (Some(_), _) => return Err(LineError::Shape),
+        (None, _) => {
+            let rest = rest.trim_start();
+            match rest.split_once(char::is_whitespace) {
+                Some((name, tail)) => (name, tail),
+                None => return Err(LineError::Shape),
+            }
+        }
+    };
+    let words: Vec<&str> = tail.split_whitespace().collect();
+    let (state, priority) = match words.as_slice() {
+        [state] => (*state, None),
+        [state, prio] => (*state, Some(*prio)),
+        _ => return Err(LineError::Shape),
+    };
+    Ok(Event::from_args(kind, name, state, priority)?)
+}
+
+/// A line shortened for a log message.
+pub fn clip(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => format!("{}...", &s[..i]),
+        None => s.to_string(),
+    }
+}
+
+/// Cuts a byte stream into lines of at most [`MAX_LINE`] bytes. Longer lines
+/// are counted and skipped up to their newline, so memory stays bounded
+/// whatever the writer does.
+#[derive(Debug, Default)]
+pub struct LineSplitter {
+    buf: Vec<u8>,
+    /// Inside an over-long line: drop bytes until the next newline.
+    discarding: bool,
+}
+
+/// One piece of output from [`LineSplitter::push`].
+#[derive(Debug, PartialEq, Eq)]
+pub enum Piece {
+    Line(Vec<u8>),
+    /// A line longer than the limit was dropped.
+    TooLong,
+}
+
+impl LineSplitter {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Feed bytes; returns the lines they completed, in order.
+    pub fn push(&mut self, mut data: &[u8]) -> Vec<Piece> {
+        let mut out = Vec::new();
+        while !data.is_empty() {
+            let newline = data.iter().position(|&b| b == b'\n');
+            let (chunk, rest, complete) = match newline {
+                Some(i) => (&data[..i], &data[i + 1..], true),
+                None => (data, &data[data.len()..], false),
+            };
+            data = rest;
+            if !self.discarding {
+                if self.buf.len() + chunk.len() > MAX_LINE {
+                    self.buf.clear();
+                    self.discarding = true;
+                    out.push(Piece::TooLong);
+                } else {
+                    self.buf.extend_from_slice(chunk);
+                }
+            }
+            if complete {
+                if !self.discarding {
+                    out.push(Piece::Line(std::mem::take(&mut self.buf)));
+                }
+                self.discarding = false;
+            }
+        }
+        out
+    }
+
+    /// Bytes of an unfinished line (a writer that went away mid-line).
+    pub fn pending(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// The unfinished last line of a stream that ended, if any (not for
+    /// the FIFO, where a half line is dropped; for command output).
+    pub fn finish(&mut self) -> Option<Vec<u8>> {
+        let rest = std::mem::take(&mut self.buf);
+        let had = !rest.is_empty();
+        self.reset();
+        had.then_some(rest)
+    }
+
+    /// Forget any unfinished line: the stream it belonged to is gone.
+    pub fn reset(&mut self) {
+        self.buf.clear();
+        self.discarding = false;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{Kind, State};
+
+    fn event(line: &str) -> Event {
+        match parse_line(line.as_bytes()) {
+            Ok(Line::Event(e)) => e,
+            other => panic!("{line:?}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn every_event_shape_keepalived_writes() {
+        let e = event("INSTANCE \"VI_1\" MASTER 150");
+        assert_eq!(
+            (e.kind, e.name.as_str(), e.state, e.priority),
+            (Kind::Instance, "VI_1", State::Master, Some(150))
+        );
+        let e = event("GROUP \"G1\" STOP 0");
+        assert_eq!(
+            (e.kind, e.state, e.priority),
+            (Kind::Group, State::Stop, Some(0))
+        );
+        assert_eq!(event("INSTANCE \"'VI.a'\" MASTER 120").name, "'VI.a'");
+        assert_eq!(
+            event("INSTANCE \"my inst #1\" BACKUP 100").name,
+            "my inst #1"
+        );
+        assert_eq!(event("INSTANCE \"VI_1\" FAULT 100\r").state, State::Fault);
+        assert_eq!(event("INSTANCE \"VI_1\" DELETED 100").state, State::Deleted);
+        assert_eq!(event("INSTANCE \"VI_1\" BACKUP").priority, None);
+        assert_eq!(event("INSTANCE VI_1 BACKUP 100").name, "VI_1");
+    }
+
+    #[test]
+    fn lines_without_state_are_ignored() {
+        for line in [
+            "MASTER_RX_LOWER_PRI \"VI_1\" 150",
+            "MASTER_PRIORITY \"VI_1\" 100",
+            "BACKUP_PRIORITY \"VI_1\" 90",
+            "VS 10.0.0.1:80 UP",
+            "VS FWM 5 DOWN",
+            "RS 10.0.0.2:80 10.0.0.1:80 UP",
+        ] {
+            assert!(
+                matches!(parse_line(line.as_bytes()), Ok(Line::Ignored(_))),
+                "{line}"
+            );
+        }
+    }
+
+    #[test]
+    fn junk_is_an_error_not_a_panic() {
+        for line in [
+            "",
+            "   ",
+            "INSTANCE",
+            "INSTANCE \"VI_1\"",
+            "INSTANCE \"VI_1 MASTER 100",
+            "INSTANCE x \"VI_1\" MASTER 100",
+            "INSTANCE \"VI_1\" PRIMARY 100",
+            "INSTANCE \"VI_1\" MASTER 100 extra",
+            "INSTANCE \"VI_1\" MASTER -1",
+            "INSTANCE \"\" MASTER 100",
+            "instance \"VI_1\" MASTER 100",
+            "HELLO world",
+            "\"",
+        ] {
+            assert!(parse_line(line.as_bytes()).is_err(), "{line:?}");
+        }
+        assert_eq!(parse_line(b"\xff\xfe"), Err(LineError::NotText));
+        let long = "X".repeat(1000);
+        let LineError::UnknownType(w) = parse_line(long.as_bytes()).unwrap_err() else {
+            panic!()
+        };
+        assert!(w.len() < 50, "log messages stay short");
+    }
+
+    #[test]
+    fn splitter_joins_half_lines_and_keeps_order() {
+        let mut s = LineSplitter::new();
+        assert!(s.push(b"INSTANCE \"VI").is_empty());
+        assert_eq!(s.pending(), 12);
+        let out = s.push(b"_1\" MASTER 1\nGROUP \"G\" STOP 0\nhalf");
+        assert_eq!(
+            out,
+            vec![
+                Piece::Line(b"INSTANCE \"VI_1\" MASTER 1".to_vec()),
+                Piece::Line(b"GROUP \"G\" STOP 0".to_vec())
+            ]
+        );
+        assert_eq!(s.pending(), 4);
+        s.reset();
+        assert_eq!(s.push(b"\n"), vec![Piece::Line(Vec::new())]);
+    }
+
+    #[test]
+    fn huge_lines_are_dropped_without_buffering_them() {
+        let mut s = LineSplitter::new();
+        let mut out = Vec::new();
+        // 1 MiB without a newline, fed in chunks, then a good line.
+        for _ in 0..256 {
+            out.extend(s.push(&[b'A'; 4096]));
+            assert!(s.pending() <= MAX_LINE);
+        }
+        out.extend(s.push(b"tail\nINSTANCE \"VI_1\" BACKUP 1\n"));
+        assert_eq!(
+            out,
+            vec![
+                Piece::TooLong,
+                Piece::Line(b"INSTANCE \"VI_1\" BACKUP 1".to_vec())
+            ]
+        );
+        // Exactly the limit is fine, one more byte is not.
+        let mut s = LineSplitter::new();
+        let mut line = vec![b'x'; MAX_LINE];
+        line.push(b'\n');
+        assert_eq!(s.push(&line), vec![Piece::Line(vec![b'x'; MAX_LINE])]);
+        let mut line = vec![b'x'; MAX_LINE + 1];
+        line.push(b'\n');
+        assert_eq!(s.push(&line), vec![Piece::TooLong]);
+    }
+
+    #[test]
+    fn random_bytes_never_panic_and_stay_bounded() {
+        let mut rng = fastrand::Rng::with_seed(4);
+        let alphabet = b"INSTANCEGROUPMASTERBACKUPFAULTSTOP\"' \n\r\t0123456789_\xff\x00";
+        for round in 0..2000 {
+            let mut s = LineSplitter::new();
+            let len = rng.usize(0..if round % 100 == 0 { 20_000 } else { 300 });
+            let data: Vec<u8> = (0..len)
+                .map(|_| {
+                    if rng.bool() {
+                        alphabet[rng.usize(0..alphabet.len())]
+                    } else {
+                        rng.u8(..)
+                    }
+                })
+                .collect();
+            // Random chunking: half lines across reads.
+            let mut rest = data.as_slice();
+            while !rest.is_empty() {
+                let n = rng.usize(1..=rest.len());
+                for piece in s.push(&rest[..n]) {
+                    if let Piece::Line(l) = piece {
+                        assert!(l.len() <= MAX_LINE);
+                        let _ = parse_line(&l);
+                    }
+                }
+                assert!(s.pending() <= MAX_LINE);
+                rest = &rest[n..];
+            }
+        }
+    }
+
+    #[test]
+    fn mutated_real_lines_never_panic() {
+        let mut rng = fastrand::Rng::with_seed(7);
+        let base = b"INSTANCE \"'VI.a'\" MASTER 120".to_vec();
+        for _ in 0..5000 {
+            let mut l = base.clone();
+            for _ in 0..rng.usize(1..4) {
+                match rng.u8(0..3) {
+                    0 if !l.is_empty() => {
+                        let i = rng.usize(0..l.len());
+                        l.remove(i);
+                    }
+                    1 => {
+                        let i = rng.usize(0..=l.len());
+                        l.insert(i, rng.u8(..));
+                    }
+                    _ if !l.is_empty() => {
+                        let i = rng.usize(0..l.len());
+                        l[i] = b"\" '"[rng.usize(0..3)];
+                    }
+                    _ => {}
+                }
+            }
+            let _ = parse_line(&l);
+        }
+    }
+}
