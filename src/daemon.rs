@@ -78,6 +78,11 @@ fn load_setup(path: &Path, dry_run: bool) -> Result<Setup, Error> {
     cfg.validate_for_run(dry_run)?;
     let spec = Spec::from_config(&cfg, dry_run)?;
     let kconf = notify::load_keepalived(&cfg)?;
+    // `verify-master: always` on an instance without VIPs is a config
+    // error here as in notify mode, found before anything starts.
+    for instance in kconf.iter().flat_map(|k| &k.instances) {
+        crate::vip::guard_for(&cfg, kconf.as_ref(), &instance.name)?;
+    }
     Ok(Setup { cfg, spec, kconf })
 }
 
@@ -307,13 +312,14 @@ impl Daemon {
     fn fingerprint(&self) -> String {
         let c = &self.setup.cfg;
         format!(
-            "{:?} {:?} {:?} {} {:?} {}",
+            "{:?} {:?} {:?} {} {:?} {} {:?}",
             c.refresh_interval,
             c.refresh_timeout,
             c.back_off,
             self.setup.spec.fingerprint(),
             c.lock_file_template,
-            c.lock_timeout.as_millis()
+            c.lock_timeout.as_millis(),
+            c.verify_master,
         )
     }
 
@@ -352,7 +358,16 @@ impl Daemon {
             },
             me: self.me,
         };
-        let task = tokio::spawn(holder.hold_and_refresh(plan));
+        // The same split-brain guard as notify mode: a late or stale MASTER
+        // line must not move the address while another node holds the VIPs.
+        let guard = match crate::vip::guard_for(cfg, self.setup.kconf.as_ref(), instance) {
+            Ok(guard) => guard.map(Arc::new),
+            Err(e) => {
+                tracing::error!(instance, "{e}; not refreshing");
+                return;
+            }
+        };
+        let task = tokio::spawn(holder.hold_and_refresh(plan, guard));
         self.running.insert(
             instance.to_string(),
             Running {
@@ -481,7 +496,7 @@ impl Drop for Held {
 }
 
 impl Holder {
-    async fn hold_and_refresh(self, plan: Plan) {
+    async fn hold_and_refresh(self, plan: Plan, guard: Option<Arc<crate::vip::Guard>>) {
         let instance = plan.instance.clone();
         let mut schedule = Schedule::new(&plan.back_off);
         let mut held = loop {
@@ -514,7 +529,7 @@ impl Holder {
             .collect::<Vec<_>>()
             .join(",");
         tracing::info!(instance = %instance, addresses = %addresses, "refresher started");
-        refresh::refresh_all(plan).await;
+        refresh::refresh_all(plan, guard).await;
         drop(held);
     }
 }

@@ -212,8 +212,10 @@ proptest! {
 
     #[test]
     fn keepalived_arbitrary_bytes(bytes in prop::collection::vec(any::<u8>(), 0..2048)) {
-        let dir = tempfile::tempdir().expect("tempdir");
-        load_keepalived(dir.path(), &bytes);
+        if confined(&bytes) {
+            let dir = tempfile::tempdir().expect("tempdir");
+            load_keepalived(dir.path(), &bytes);
+        }
     }
 
     /// Seeds: the corpus less its `big-*` files (each costs up to 0.3 s to

@@ -77,7 +77,7 @@ async fn supervise(mut plan: Plan, guard: Option<Guard>, ready: ReadyPipe) -> i3
     ready.signal();
     let instance = plan.instance.clone();
 
-    let work = refresh_all_guarded(plan, guard.map(Arc::new));
+    let work = refresh_all(plan, guard.map(Arc::new));
     let ending = tokio::select! {
         _ = term.recv() => Ending::Signalled("SIGTERM"),
         _ = int.recv() => Ending::Signalled("SIGINT"),
@@ -119,14 +119,10 @@ pub async fn watch_keepalived(fds: Vec<OwnedFd>) {
 }
 
 /// Refresh every address of `plan` until dropped (the forked refresher runs
-/// it to its end; the FIFO daemon aborts it when the instance leaves MASTER).
-pub async fn refresh_all(plan: Plan) {
-    refresh_all_guarded(plan, None).await
-}
-
-/// [`refresh_all`], writing only while `guard` finds the instance's VIPs
+/// it to its end; the FIFO daemon aborts it when the instance leaves
+/// MASTER), writing only while `guard`, if any, finds the instance's VIPs
 /// on this node.
-pub async fn refresh_all_guarded(plan: Plan, guard: Option<Arc<Guard>>) {
+pub async fn refresh_all(plan: Plan, guard: Option<Arc<Guard>>) {
     let provider = build_provider(&plan).await;
     let mut set = JoinSet::new();
     for addr in plan.addresses.iter().copied() {

@@ -392,3 +392,55 @@ fn metadata_service_down_is_waited_for() {
     }
     eprintln!("metadata down: recovery {recovery:.3} s after it listens again");
 }
+
+/// The same loop with the Exoscale provider: resets, then 500s, each
+/// failed try retried within the policy, one line each, recovery within a
+/// step.
+#[test]
+fn exoscale_faults_are_retried_within_the_policy() {
+    for (name, fault) in [
+        ("exoscale reset", Fault::Reset),
+        (
+            "exoscale 500",
+            Fault::Status(500, r#"{"message":"boom"}"#.into()),
+        ),
+    ] {
+        let m = crate::secrets::exoscale_mock();
+        m.set_fault(fault);
+        let w = crate::secrets::exoscale_world(&m);
+        let yaml = std::fs::read_to_string(&w.config).unwrap().replace(
+            "back-off:\n  initial-interval: 20ms\n  max-interval: 50ms\n",
+            &format!("{BACK_OFF}refresh-timeout: 300ms\n"),
+        );
+        assert!(yaml.contains("multiplier: 2"), "{yaml}");
+        std::fs::write(&w.config, yaml).unwrap();
+        assert!(w.notify(&["INSTANCE", "VI_1", "MASTER"]).status.success());
+        assert!(
+            m.wait_for(T, |s| s.requests().len() >= 4),
+            "{name}: {}",
+            w.log_text()
+        );
+        let healed = Instant::now();
+        m.clear_fault();
+        assert!(
+            m.wait_for(T, |s| s.holders("192.0.2.10") == [SERVER_A]),
+            "{name}: {}",
+            w.log_text()
+        );
+        let reqs = m.requests();
+        let first_ok = reqs
+            .iter()
+            .position(|r| matches!(r.status, Some(200..=299)) && r.at > healed)
+            .unwrap();
+        check_gaps(name, &reqs[..=first_ok], 0.0, 0.0);
+        let recovery = secs(reqs[first_ok].at.duration_since(healed));
+        let (_, high) = window(first_ok.saturating_sub(1));
+        assert!(
+            recovery <= high + LATE,
+            "{name}: recovered {recovery:.3}s after the heal"
+        );
+        check_log(name, &w, first_ok, "refresh failed: ");
+        assert_eq!(w.refreshers().len(), 1, "{name}: the refresher died");
+        eprintln!("fault {name:<30} failed tries {first_ok}, recovery {recovery:.3} s after heal");
+    }
+}

@@ -24,6 +24,30 @@ pub fn mkfifo(path: &Path) {
     assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo");
 }
 
+/// Writes all of `bytes` to the non-blocking FIFO writer `f`, waiting with
+/// poll(2) whenever the pipe is full (the daemon drains it).
+pub fn write_fully(f: &mut File, mut bytes: &[u8]) {
+    while !bytes.is_empty() {
+        match f.write(bytes) {
+            Ok(n) => bytes = &bytes[n..],
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                let mut pfd = libc::pollfd {
+                    fd: f.as_raw_fd(),
+                    events: libc::POLLOUT,
+                    revents: 0,
+                };
+                // SAFETY: one valid pollfd for the duration of the call.
+                let ready = unsafe { libc::poll(&mut pfd, 1, 10_000) };
+                assert!(
+                    ready > 0,
+                    "the FIFO stayed full for 10 s: is the daemon reading?"
+                );
+            }
+            Err(e) => panic!("write to the FIFO: {e}"),
+        }
+    }
+}
+
 /// The writing side, opened read-write so that opening never blocks (as
 /// keepalived does).
 pub fn writer(path: &Path) -> File {
@@ -37,8 +61,7 @@ pub fn writer(path: &Path) -> File {
 
 pub fn send(w: &mut File, lines: &[&str]) {
     for l in lines {
-        w.write_all(format!("{l}\n").as_bytes())
-            .expect("write FIFO");
+        write_fully(w, format!("{l}\n").as_bytes());
     }
 }
 
@@ -213,24 +236,15 @@ fn junk_huge_and_half_lines_are_skipped() {
     // from a thread while the daemon drains it.
     let mut fw2 = fw.try_clone().unwrap();
     let big = std::thread::spawn(move || {
-        let chunk = vec![b'A'; 8192];
-        for _ in 0..25 {
-            loop {
-                match fw2.write(&chunk) {
-                    Ok(_) => break,
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                        std::thread::sleep(Duration::from_millis(1))
-                    }
-                    Err(e) => panic!("{e}"),
-                }
-            }
-        }
-        fw2.write_all(b" INSTANCE \"VI_1\" STOP 1\n").unwrap();
+        write_fully(&mut fw2, &vec![b'A'; 200 * 1024]);
+        write_fully(&mut fw2, b" INSTANCE \"VI_1\" STOP 1\n");
     });
     big.join().unwrap();
-    fw.write_all(b"\xff\xfe\x00garbage\n\nINSTANCE \"nope\" MASTER 1\nINSTANCE \"VI_1\" PRIMARY 1\nVS FWM 5 UP\nINST")
-        .unwrap();
-    fw.write_all(b"ANCE \"VI_1\" MASTER 100\n").unwrap();
+    write_fully(
+        &mut fw,
+        b"\xff\xfe\x00garbage\n\nINSTANCE \"nope\" MASTER 1\nINSTANCE \"VI_1\" PRIMARY 1\nVS FWM 5 UP\nINST",
+    );
+    write_fully(&mut fw, b"ANCE \"VI_1\" MASTER 100\n");
     assert!(
         mock.wait_for(T, |s| s.server_of("192.0.2.10") == Some(SERVER_A)),
         "{}",

@@ -41,7 +41,7 @@ fn cloudscale_world(mock: &mock_cloud::Cloudscale, creds: &str, extra: &str) -> 
     w
 }
 
-fn exoscale_mock() -> Exoscale {
+pub fn exoscale_mock() -> Exoscale {
     let m = Exoscale::start(EXO_KEY, EXO_SECRET).expect("start mock");
     m.add_instance(SERVER_A, "lb-a");
     m.add_instance(SERVER_B, "lb-b");
@@ -52,7 +52,7 @@ fn exoscale_mock() -> Exoscale {
 }
 
 /// An Exoscale World reading key and secret from `key` and `secret` files.
-fn exoscale_world(m: &Exoscale) -> World {
+pub fn exoscale_world(m: &Exoscale) -> World {
     let w = World::new("http://127.0.0.1:9/", SERVER_A, "");
     write_secret(&w.path("exo.key"), EXO_KEY, 0o600);
     write_secret(&w.path("exo.secret"), EXO_SECRET, 0o600);

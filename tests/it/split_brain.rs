@@ -195,3 +195,25 @@ fn verify_master_always_needs_vips() {
     assert!(w.refreshers().is_empty());
     assert!(mock.requests().is_empty());
 }
+
+#[test]
+fn the_fifo_daemon_does_not_write_without_the_vips_either() {
+    use crate::fifo::{send, writer, Daemon};
+    use crate::support::*;
+    let mock = mock_cloudscale();
+    let w = World::new(&mock.url(), SERVER_A, "verify-master: auto\n");
+    let fifo = w.path("keepalived.fifo");
+    crate::fifo::mkfifo(&fifo);
+    let mut fw = writer(&fifo);
+    let _daemon = Daemon::start(&w, &fifo);
+    send(&mut fw, &["INSTANCE \"VI_1\" MASTER 100"]);
+    assert!(
+        w.wait_log(
+            "not writing: this node does not hold",
+            Duration::from_secs(10)
+        ),
+        "{}",
+        w.log_text()
+    );
+    assert!(mock.requests().is_empty(), "{:?}", mock.requests());
+}
