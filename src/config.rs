@@ -416,7 +416,26 @@ fn render(
         s.push_str(": ");
     }
     s.push_str(message);
-    s
+    one_line(s)
+}
+
+/// Errors are one line, always: a key or value can hold newlines (a quoted
+/// or flow-style YAML key can span lines), and a multi-line message breaks
+/// every log pipeline and the "one clear line" promise. Control characters
+/// are shown escaped instead (`\n`).
+fn one_line(s: String) -> String {
+    if !s.chars().any(char::is_control) {
+        return s;
+    }
+    s.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 impl ConfigError {
@@ -479,48 +498,86 @@ fn readable_by_others(file: &Path, what: &str) -> Option<String> {
     })
 }
 
-/// Where one credential comes from: the inline key, its `-file` key, or
-/// an environment variable, in that order of being looked at. Inline and
-/// file together is ambiguous and refused; the environment is used only
-/// when the YAML sets neither, so what the file says always wins.
-struct SecretSources<'a> {
+/// The names one credential goes by: `section.key` inline in the YAML,
+/// `section.key-file`, and an environment variable. One table, so the
+/// loader and the "missing" hint cannot disagree about them.
+struct Credential {
     section: &'static str,
     key: &'static str,
     env_var: &'static str,
-    inline: Option<Secret>,
-    file: Option<String>,
-    config: &'a Path,
 }
 
-impl SecretSources<'_> {
+const CLOUDSCALE_TOKEN: Credential = Credential {
+    section: "cloudscale",
+    key: "token",
+    env_var: ENV_CLOUDSCALE_TOKEN,
+};
+const EXOSCALE_KEY: Credential = Credential {
+    section: "exoscale",
+    key: "key",
+    env_var: ENV_EXOSCALE_KEY,
+};
+const EXOSCALE_SECRET: Credential = Credential {
+    section: "exoscale",
+    key: "secret",
+    env_var: ENV_EXOSCALE_SECRET,
+};
+
+impl Credential {
+    fn key(&self) -> String {
+        format!("{}.{}", self.section, self.key)
+    }
+
+    /// Where the credential comes from: the inline key, its `-file` key,
+    /// or the environment variable, in that order of being looked at.
+    /// Inline and file together is ambiguous and refused; the environment
+    /// is used only when the YAML sets neither, so what the file says
+    /// always wins.
     fn resolve(
-        self,
+        &self,
+        inline: Option<Secret>,
+        file: Option<String>,
+        config: &Path,
         env: &dyn Fn(&str) -> Option<String>,
         warnings: &mut Vec<String>,
     ) -> Result<Option<Secret>, ConfigError> {
-        let key = format!("{}.{}", self.section, self.key);
+        let key = self.key();
         let file_key = format!("{key}-file");
-        match (self.inline, self.file) {
+        match (inline, file) {
             (Some(_), Some(_)) => Err(ConfigError::invalid(
-                self.config,
+                config,
                 Some(&key),
                 format!("set together with `{file_key}`; keep one"),
             )),
             (Some(inline), None) => Ok(Some(inline)),
             (None, Some(file)) => {
                 // Relative to the YAML file, like keepalived-config.
-                let file = self.config.parent().unwrap_or(Path::new("")).join(file);
+                let file = config.parent().unwrap_or(Path::new("")).join(file);
                 read_secret_file(&file)
                     .map(|s| {
                         warnings.extend(readable_by_others(&file, "holds a credential"));
                         Some(s)
                     })
-                    .map_err(|why| ConfigError::invalid(self.config, Some(&file_key), why))
+                    .map_err(|why| ConfigError::invalid(config, Some(&file_key), why))
             }
             (None, None) => Ok(env(self.env_var)
                 .filter(|v| !v.is_empty())
                 .map(|v| Secret::new(v.trim_end_matches(['\n', '\r'])))),
         }
+    }
+
+    /// The error for a run without the credential; `what` says what it is,
+    /// the hint names the other two places it could come from.
+    fn missing(&self, config: &Path, what: &str) -> ConfigError {
+        let key = self.key();
+        ConfigError::invalid(
+            config,
+            Some(&key),
+            format!(
+                "missing; set it to {what} (or use {key}-file or {})",
+                self.env_var
+            ),
+        )
     }
 }
 
@@ -632,30 +689,19 @@ impl Config {
         if dry_run {
             return Ok(());
         }
-        let missing = |key: &str, what: &str| {
-            ConfigError::invalid(&self.path, Some(key), format!("missing; set it to {what}"))
-        };
         match self.provider {
             ProviderKind::Cloudscale => {
                 if self.cloudscale.token.is_none() {
-                    return Err(missing(
-                        "cloudscale.token",
-                        "a cloudscale API token with write access (or use cloudscale.token-file or FLOATY_CLOUDSCALE_TOKEN)",
-                    ));
+                    return Err(CLOUDSCALE_TOKEN
+                        .missing(&self.path, "a cloudscale API token with write access"));
                 }
             }
             ProviderKind::Exoscale => {
                 if self.exoscale.key.is_none() {
-                    return Err(missing(
-                        "exoscale.key",
-                        "your Exoscale API key (EXO...) (or use exoscale.key-file or FLOATY_EXOSCALE_KEY)",
-                    ));
+                    return Err(EXOSCALE_KEY.missing(&self.path, "your Exoscale API key (EXO...)"));
                 }
                 if self.exoscale.secret.is_none() {
-                    return Err(missing(
-                        "exoscale.secret",
-                        "your Exoscale API secret (or use exoscale.secret-file or FLOATY_EXOSCALE_SECRET)",
-                    ));
+                    return Err(EXOSCALE_SECRET.missing(&self.path, "your Exoscale API secret"));
                 }
             }
         }
@@ -695,33 +741,13 @@ fn build(
         || inline(&exoscale.key).is_some()
         || inline(&exoscale.secret).is_some();
     let mut warnings = Vec::new();
-    let token = SecretSources {
-        section: "cloudscale",
-        key: "token",
-        env_var: ENV_CLOUDSCALE_TOKEN,
-        inline: inline(&cloudscale.token),
-        file: cloudscale.token_file.map(|f| f.0),
-        config: path,
-    }
-    .resolve(env, &mut warnings)?;
-    let exoscale_key = SecretSources {
-        section: "exoscale",
-        key: "key",
-        env_var: ENV_EXOSCALE_KEY,
-        inline: inline(&exoscale.key),
-        file: exoscale.key_file.map(|f| f.0),
-        config: path,
-    }
-    .resolve(env, &mut warnings)?;
-    let exoscale_secret = SecretSources {
-        section: "exoscale",
-        key: "secret",
-        env_var: ENV_EXOSCALE_SECRET,
-        inline: inline(&exoscale.secret),
-        file: exoscale.secret_file.map(|f| f.0),
-        config: path,
-    }
-    .resolve(env, &mut warnings)?;
+    let mut resolve =
+        |credential: &Credential, value: &Option<SecretValue>, file: Option<NonEmpty>| {
+            credential.resolve(inline(value), file.map(|f| f.0), path, env, &mut warnings)
+        };
+    let token = resolve(&CLOUDSCALE_TOKEN, &cloudscale.token, cloudscale.token_file)?;
+    let exoscale_key = resolve(&EXOSCALE_KEY, &exoscale.key, exoscale.key_file)?;
+    let exoscale_secret = resolve(&EXOSCALE_SECRET, &exoscale.secret, exoscale.secret_file)?;
     let context: BTreeMap<String, String> = raw
         .context
         .unwrap_or_default()
@@ -966,7 +992,10 @@ impl<T> Visitor<'_> for TextVisitor<T> {
     }
 }
 
-fn text<'de, D, T>(
+/// Deserializes a scalar as text and checks it with `check`; `expecting`
+/// names what was wanted. Shared with `rules.rs`, so rule values and
+/// settings read and report alike.
+pub(crate) fn text<'de, D, T>(
     d: D,
     expecting: &'static str,
     check: fn(&str) -> Result<T, String>,
@@ -1445,6 +1474,13 @@ mod tests {
         assert!(!s.contains('\n'), "not one line: {s}");
         assert!(s.starts_with(&format!("{FILE}: ")), "{s}");
         s
+    }
+
+    #[test]
+    fn a_key_spanning_lines_is_reported_on_one_line() {
+        // Found by the config_yaml fuzzer: a flow-mapping key with newlines.
+        let e = err("provider: cloudscale\nback-off: {multi\n\n\nplier x: 1}\n");
+        assert!(e.contains("unknown key") && e.contains("\\n"), "{e}");
     }
 
     #[test]
@@ -1947,6 +1983,10 @@ exoscale:
         assert_eq!(pct.path_for("a"), Path::new("/run/100%/a.lock"));
     }
 
+    /// A config reading the token from `token` next to it (see
+    /// [`secret_setup`]).
+    const TOKEN_FILE_YAML: &str = "provider: cloudscale\ncloudscale:\n  token-file: token\n";
+
     /// A scratch dir with `floaty.yml` (mode 0600) and a secret file.
     fn secret_setup(content: &[u8], mode: u32) -> (tempfile::TempDir, PathBuf) {
         use std::os::unix::fs::PermissionsExt;
@@ -1974,12 +2014,7 @@ exoscale:
         let (dir, _) = secret_setup(b"tok-from-file\n", 0o600);
         std::fs::write(dir.path().join("key"), "EXOkey\r\n").unwrap();
         std::fs::write(dir.path().join("sec"), "sec-from-file").unwrap();
-        let c = parse_in(
-            dir.path(),
-            "provider: cloudscale\ncloudscale:\n  token-file: token\n",
-            &no_env,
-        )
-        .unwrap();
+        let c = parse_in(dir.path(), TOKEN_FILE_YAML, &no_env).unwrap();
         assert_eq!(
             c.cloudscale.token.as_ref().unwrap().expose(),
             "tok-from-file"
@@ -2015,7 +2050,7 @@ exoscale:
     #[test]
     fn secret_file_errors_are_one_line_and_never_quote_the_content() {
         let (dir, file) = secret_setup(b"", 0o600);
-        let yaml = "provider: cloudscale\ncloudscale:\n  token-file: token\n";
+        let yaml = TOKEN_FILE_YAML;
         let shown = file.display().to_string();
         let e = parse_in(dir.path(), yaml, &no_env).unwrap_err();
         assert_eq!(
@@ -2091,22 +2126,20 @@ exoscale:
             })
         };
         let (dir, _) = secret_setup(b"tok-file", 0o600);
-        let c = parse_in(dir.path(), "provider: cloudscale\n", &env).unwrap();
-        assert_eq!(c.cloudscale.token.unwrap().expose(), "tok-env");
-        let c = parse_in(
-            dir.path(),
-            "provider: cloudscale\ncloudscale: {token: tok-yaml}\n",
-            &env,
-        )
-        .unwrap();
-        assert_eq!(c.cloudscale.token.unwrap().expose(), "tok-yaml");
-        let c = parse_in(
-            dir.path(),
-            "provider: cloudscale\ncloudscale: {token-file: token}\n",
-            &env,
-        )
-        .unwrap();
-        assert_eq!(c.cloudscale.token.unwrap().expose(), "tok-file");
+        for (yaml, want) in [
+            ("provider: cloudscale\n", "tok-env"),
+            (
+                "provider: cloudscale\ncloudscale: {token: tok-yaml}\n",
+                "tok-yaml",
+            ),
+            (
+                "provider: cloudscale\ncloudscale: {token-file: token}\n",
+                "tok-file",
+            ),
+        ] {
+            let c = parse_in(dir.path(), yaml, &env).unwrap();
+            assert_eq!(c.cloudscale.token.unwrap().expose(), want, "{yaml}");
+        }
         let c = parse_in(
             dir.path(),
             "provider: exoscale\nexoscale: {secret: s-yaml}\n",
@@ -2129,12 +2162,7 @@ exoscale:
     #[test]
     fn warns_once_about_secret_files_others_can_read() {
         let (dir, file) = secret_setup(b"tok\n", 0o640);
-        let c = parse_in(
-            dir.path(),
-            "provider: cloudscale\ncloudscale:\n  token-file: token\n",
-            &no_env,
-        )
-        .unwrap();
+        let c = parse_in(dir.path(), TOKEN_FILE_YAML, &no_env).unwrap();
         assert_eq!(
             c.warnings,
             vec![format!(
@@ -2145,12 +2173,7 @@ exoscale:
         for (mode, warned) in [(0o604, true), (0o400, false), (0o600, false)] {
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(&file, std::fs::Permissions::from_mode(mode)).unwrap();
-            let c = parse_in(
-                dir.path(),
-                "provider: cloudscale\ncloudscale:\n  token-file: token\n",
-                &no_env,
-            )
-            .unwrap();
+            let c = parse_in(dir.path(), TOKEN_FILE_YAML, &no_env).unwrap();
             assert_eq!(c.warnings.len(), usize::from(warned), "mode {mode:o}");
         }
     }

@@ -40,7 +40,7 @@ use crate::fifo::{self, Line, LineSplitter, Piece};
 use crate::keepalived::KeepalivedConfig;
 use crate::lock::{self, InstanceLock, Patience};
 use crate::notify;
-use crate::process::{ProcessHandle, ProcessId};
+use crate::process::{self, ProcessHandle, ProcessId};
 use crate::provider::Spec;
 use crate::refresh::{self, Plan};
 use crate::rules::{self, Rule};
@@ -165,7 +165,7 @@ impl Daemon {
         let keepalived = if started_by_keepalived {
             parent_keepalived
         } else {
-            keepalived_here()
+            process::keepalived_in_this_namespace()
         };
         let mut watch = watch(&keepalived);
         tracing::info!(
@@ -221,7 +221,7 @@ impl Daemon {
                     Some(Input::Line(bytes)) => {
                         if let Some(event) = self.line(&bytes) {
                             if matches!(event.state, State::Master) && keepalived_here_needed(&keepalived) {
-                                watch = self::watch(&keepalived_here());
+                                watch = self::watch(&process::keepalived_in_this_namespace());
                             }
                             if self.rules.iter().any(|r| r.matches(&event)) {
                                 let _ = rules_tx.send((self.rules.clone(), event));
@@ -522,12 +522,7 @@ impl Holder {
                 tracing::warn!(instance = %instance, "{e}");
             }
         }
-        let addresses = plan
-            .addresses
-            .iter()
-            .map(|a| a.to_string())
-            .collect::<Vec<_>>()
-            .join(",");
+        let addresses = plan.address_list();
         tracing::info!(instance = %instance, addresses = %addresses, "refresher started");
         refresh::refresh_all(plan, guard).await;
         drop(held);
@@ -648,36 +643,6 @@ async fn open_fifo(path: &Path) -> pipe::Receiver {
 
 fn file_id(fd: std::os::fd::BorrowedFd<'_>) -> Option<(u64, u64)> {
     rustix::fs::fstat(fd).ok().map(|s| (s.st_dev, s.st_ino))
-}
-
-/// keepalived processes in this network namespace (when systemd, not
-/// keepalived, started us): any of them exiting means keepalived is gone.
-fn keepalived_here() -> Vec<ProcessId> {
-    let mine = std::fs::read_link("/proc/self/ns/net").ok();
-    let mut found = Vec::new();
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return found;
-    };
-    for entry in entries.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-        if comm.trim_end() != "keepalived" {
-            continue;
-        }
-        if std::fs::read_link(format!("/proc/{pid}/ns/net")).ok() != mine {
-            continue;
-        }
-        if let Some(id) = ProcessId::of(pid) {
-            found.push(id);
-        }
-    }
-    found
 }
 
 /// Every address on this host's interfaces (in this network namespace).

@@ -44,7 +44,10 @@ pub enum DurationError {
 
 /// Parses Go duration syntax: `[-+]?([0-9]*(\.[0-9]*)?[a-zµμ]+)+`, or `0`.
 pub fn parse(s: &str) -> Result<Duration, DurationError> {
-    let orig = s;
+    // Errors quote the input with control characters escaped: a YAML block
+    // scalar can hold a newline, and the message must stay one log line
+    // (found by the config_yaml fuzz target).
+    let orig = &crate::event::shown(s);
     let mut rest = s;
     let mut negative = false;
     if let Some(r) = rest.strip_prefix('-') {
@@ -138,7 +141,7 @@ pub fn parse(s: &str) -> Result<Duration, DurationError> {
         rest = &rest[unit_len..];
         let unit = unit_nanos(unit_str).ok_or_else(|| DurationError::UnknownUnit {
             input: orig.to_string(),
-            unit: unit_str.to_string(),
+            unit: crate::event::shown(unit_str),
             hint: if unit_str.chars().any(char::is_whitespace) {
                 "; no spaces allowed"
             } else {
@@ -466,6 +469,30 @@ mod tests {
             "5124095576030431h0m15s"
         );
         assert_eq!(format(Duration::MAX), "5124095576030431h0m15.999999999s");
+    }
+
+    /// A YAML block or multi-line quoted scalar can hold a newline; the
+    /// error quotes it escaped, so it stays one log line (the config_yaml
+    /// fuzz target found `refresh-timeout: "x\n\ny"` giving two lines).
+    #[test]
+    fn errors_escape_control_characters() {
+        for s in [
+            "a\nb",
+            "1x\n",
+            "1s\r",
+            "99999999999999999999h\n",
+            "\u{2028}",
+        ] {
+            let e = parse(s).unwrap_err().to_string();
+            assert!(!e.contains(['\n', '\r', '\u{2028}']), "{s:?}: {e}");
+        }
+        assert_eq!(
+            parse("1s\n").unwrap_err().to_string(),
+            "`1s\\n`: unknown unit `s\\n` (units: ns, us, ms, s, m, h; no spaces allowed)"
+        );
+        let t = serde_yaml::from_str::<T>("d: \"1x\n\n  2s\"");
+        let e = t.unwrap_err().to_string();
+        assert!(!e.contains('\n'), "{e}");
     }
 
     #[derive(serde::Deserialize, Debug)]

@@ -1,8 +1,9 @@
-//! Bad-input property tests (cargo-fuzz needs a nightly toolchain, which
-//! this project's machines do not have): the keepalived.conf reader, the
+//! Bad-input property tests: the keepalived.conf reader, the
 //! notify-argument and FIFO-line parsers and the YAML loader get arbitrary
 //! bytes and mutations of valid inputs. The property is the same for all:
-//! no panic, and an error is one line (it ends up in one log line).
+//! no panic, and an error is one line (it ends up in one log line). These
+//! are the fast check inside `cargo test`; the coverage-guided fuzzers in
+//! `fuzz/` (cargo-fuzz, `fuzz/run-all`) check the same property for longer.
 //!
 //! Every file under `tests/corpus/` is fed to the same properties first:
 //! seeds for the mutations and a regression corpus (add a file there for

@@ -30,15 +30,18 @@ pub enum GenerateError {
 }
 
 impl Artifact {
-    /// Parse the positionals after `generate`.
+    /// Parse the positionals after `generate`. The error quotes them with
+    /// control characters escaped, so it stays one log line (the
+    /// notify_args fuzz target found `generate $'\nman'` giving two).
     pub fn from_args(args: &[String]) -> Result<Artifact, GenerateError> {
+        let unknown = || GenerateError::Unknown(crate::event::shown(&args.join(" ")));
         match args {
             [what] if what == "man" => Ok(Artifact::Man),
             [what, shell] if what == "completions" => shell
                 .parse::<Shell>()
                 .map(Artifact::Completions)
-                .map_err(|_| GenerateError::Unknown(args.join(" "))),
-            _ => Err(GenerateError::Unknown(args.join(" "))),
+                .map_err(|_| unknown()),
+            _ => Err(unknown()),
         }
     }
 }
@@ -159,6 +162,10 @@ mod tests {
             let e = Artifact::from_args(&args(bad)).unwrap_err().to_string();
             assert!(e.contains("generate takes"), "{e}");
         }
+        let e = Artifact::from_args(&args(&["\nman"]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.ends_with("got `\\nman`"), "{e}");
     }
 
     #[test]

@@ -238,12 +238,7 @@ fn start_refresher(
     mut lock: lock::InstanceLock,
 ) -> Result<(), Error> {
     let instance = plan.instance.clone();
-    let addresses = plan
-        .addresses
-        .iter()
-        .map(|a| a.to_string())
-        .collect::<Vec<_>>()
-        .join(",");
+    let addresses = plan.address_list();
     match process::fork_detached(READY_TIMEOUT).map_err(Error::Fork)? {
         Forked::Parent { child, ready } => {
             if ready {

@@ -132,6 +132,34 @@ pub fn keepalived_ancestors() -> Vec<ProcessId> {
     found
 }
 
+/// keepalived processes in this network namespace (when systemd, not
+/// keepalived, started us): any of them exiting means keepalived is gone.
+pub fn keepalived_in_this_namespace() -> Vec<ProcessId> {
+    let mine = fs::read_link("/proc/self/ns/net").ok();
+    all_pids()
+        .into_iter()
+        .filter_map(|pid| {
+            let stat = read_stat(pid)?;
+            let here = fs::read_link(format!("/proc/{pid}/ns/net")).ok() == mine;
+            (stat.comm == "keepalived" && here).then_some(ProcessId {
+                pid,
+                start_time: stat.start_time,
+            })
+        })
+        .collect()
+}
+
+/// Every PID in /proc; none when /proc cannot be read.
+fn all_pids() -> Vec<i32> {
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .collect()
+}
+
 /// Ask the kernel not to pick the refresher when memory runs out: losing it
 /// silently would leave the address on a node that may stop being MASTER.
 pub fn protect_from_oom_killer() {

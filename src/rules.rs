@@ -44,6 +44,7 @@ use serde::Deserialize;
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::time::Instant;
 
+use crate::config::text;
 use crate::event::{Event, Kind, State};
 use crate::fifo::{LineSplitter, Piece as LinePiece};
 
@@ -332,30 +333,6 @@ pub fn build(
         });
     }
     Ok(out)
-}
-
-/// A scalar read as text (serde_yaml hands numbers over as text too).
-struct TextVisitor<T> {
-    expecting: &'static str,
-    check: fn(&str) -> Result<T, String>,
-}
-
-impl<T> Visitor<'_> for TextVisitor<T> {
-    type Value = T;
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str(self.expecting)
-    }
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<T, E> {
-        (self.check)(v).map_err(E::custom)
-    }
-}
-
-fn text<'de, D: Deserializer<'de>, T>(
-    d: D,
-    expecting: &'static str,
-    check: fn(&str) -> Result<T, String>,
-) -> Result<T, D::Error> {
-    d.deserialize_str(TextVisitor { expecting, check })
 }
 
 struct RuleName(String);

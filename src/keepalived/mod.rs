@@ -98,6 +98,16 @@ pub enum KeepalivedError {
     },
     #[error("{location}: `{keyword}` needs a value (keepalived refuses to start with this line)")]
     MissingParameter { location: Location, keyword: String },
+    #[error("{location}: {what} expands to more than {max_mib} MiB of text; use a smaller range or fix the self-referencing definition")]
+    TooMuchText {
+        location: Location,
+        what: String,
+        max_mib: usize,
+    },
+    #[error(
+        "{location}: more than {max} `$NAME` substitutions; fix the self-referencing definition"
+    )]
+    TooManySubstitutions { location: Location, max: usize },
 }
 
 /// keepalived's default config id: the host name cut at the first dot.

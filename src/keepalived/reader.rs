@@ -24,6 +24,17 @@ pub(crate) const MAX_INCLUDE_DEPTH: usize = 32;
 /// Bounds `~SEQ`/`~LST` and self-referencing definitions, which keepalived
 /// would happily expand for hours.
 pub(crate) const MAX_GENERATED_LINES: usize = 1_000_000;
+/// And the text they produce (generated lines and substitution results):
+/// a million lines of up to MAXBUF bytes, each full of addresses, took 5 s
+/// to read from a 1 KiB file (found by the keepalived_conf fuzz target).
+/// Real generated VIP and server lists are kilobytes.
+pub(crate) const MAX_GENERATED_BYTES: usize = 8 << 20;
+/// And the work of getting there: each `$NAME` substitution rewrites a line
+/// of up to MAXBUF bytes, and a definition that uses itself can do so
+/// thousands of times per line while producing little text (found by the
+/// keepalived_conf fuzz target: 2 KiB of input, 37 s before this bound).
+/// Real configs make hundreds.
+pub(crate) const MAX_SUBSTITUTIONS: usize = 200_000;
 
 struct OpenFile {
     path: PathBuf,
@@ -86,11 +97,20 @@ pub(crate) struct Reader {
     seqs: Vec<Seq>,
     next_ptr: Option<MlPtr>,
     ml_stack: Vec<(MlPtr, usize)>,
+    /// Bytes of multi-line definition values copied by substitutions since
+    /// `read_line` last counted them: a self-referencing multi-line
+    /// definition stacks a copy per generated line, which must count
+    /// against [`MAX_GENERATED_BYTES`] too (found by the keepalived_conf
+    /// fuzz target: 2 KiB of input, 37 s and 3.9 GB before this bound).
+    ml_copied: usize,
+    /// `$NAME` substitutions made so far, against [`MAX_SUBSTITUTIONS`].
+    substitutions: usize,
     ml_seq_depth: usize,
     defs: Vec<Def>,
     ml_def: Option<usize>,
     config_id: Option<Vec<u8>>,
     generated: usize,
+    generated_bytes: usize,
     loc: Location,
     pub(crate) warnings: Vec<String>,
 }
@@ -143,11 +163,14 @@ impl Reader {
             seqs: Vec::new(),
             next_ptr: None,
             ml_stack: Vec::new(),
+            ml_copied: 0,
+            substitutions: 0,
             ml_seq_depth: 0,
             defs,
             ml_def: None,
             config_id: config_id.map(|s| s.as_bytes().to_vec()),
             generated: 0,
+            generated_bytes: 0,
             loc: Location {
                 file: path.to_path_buf(),
                 line: 0,
@@ -280,13 +303,27 @@ impl Reader {
             .map_or_else(|| PathBuf::from("."), |f| f.dir.clone())
     }
 
-    fn count_generated(&mut self, what: &str) -> Result<(), KeepalivedError> {
+    /// Counts one generated line of `bytes` bytes against both bounds.
+    fn count_generated(&mut self, what: &str, bytes: usize) -> Result<(), KeepalivedError> {
         self.generated += 1;
         if self.generated > MAX_GENERATED_LINES {
             return Err(KeepalivedError::TooManyLines {
                 location: self.loc.clone(),
                 what: what.to_string(),
                 max: MAX_GENERATED_LINES,
+            });
+        }
+        self.count_text(what, bytes)
+    }
+
+    /// Counts `bytes` of generated text against [`MAX_GENERATED_BYTES`].
+    fn count_text(&mut self, what: &str, bytes: usize) -> Result<(), KeepalivedError> {
+        self.generated_bytes += bytes;
+        if self.generated_bytes > MAX_GENERATED_BYTES {
+            return Err(KeepalivedError::TooMuchText {
+                location: self.loc.clone(),
+                what: what.to_string(),
+                max_mib: MAX_GENERATED_BYTES >> 20,
             });
         }
         Ok(())
@@ -300,10 +337,9 @@ impl Reader {
             if let Some(r) = self.residue.take() {
                 buf = r;
             } else if !self.seqs.is_empty() && self.seqs.len() > self.ml_seq_depth {
-                self.count_generated("~SEQ/~LST")?;
                 buf = self.next_seq_line();
+                self.count_generated("~SEQ/~LST", buf.len())?;
             } else if let Some((val, off)) = self.next_ptr.take() {
-                self.count_generated("a multi-line definition")?;
                 let rest = val.get(off..).unwrap_or_default();
                 match rest.iter().position(|b| *b == b'\n') {
                     Some(n) => {
@@ -324,6 +360,7 @@ impl Reader {
                         }
                     }
                 }
+                self.count_generated("a multi-line definition", buf.len())?;
             } else {
                 loop {
                     let Some(mut raw) = self.next_physical()? else {
@@ -425,6 +462,14 @@ impl Reader {
                     let mut np = self.next_ptr.take();
                     let changed = self.replace_param(&mut buf, MAXBUF, &mut np);
                     self.next_ptr = np;
+                    let copied = std::mem::take(&mut self.ml_copied);
+                    self.count_text("multi-line definition substitution", copied)?;
+                    if self.substitutions > MAX_SUBSTITUTIONS {
+                        return Err(KeepalivedError::TooManySubstitutions {
+                            location: self.loc.clone(),
+                            max: MAX_SUBSTITUTIONS,
+                        });
+                    }
                     if !changed {
                         break;
                     }
@@ -433,7 +478,9 @@ impl Reader {
                         recheck = true;
                     }
                     if recheck {
-                        self.count_generated("definition substitution")?;
+                        self.count_generated("definition substitution", buf.len())?;
+                    } else {
+                        self.count_text("definition substitution", buf.len())?;
                     }
                 }
                 if !recheck {
@@ -719,7 +766,8 @@ impl Reader {
                 continue;
             };
             steps += 1;
-            if steps > MAXBUF * 4 {
+            self.substitutions += 1;
+            if steps > MAXBUF * 4 || self.substitutions > MAX_SUBSTITUTIONS {
                 break;
             }
             found = true;
@@ -737,6 +785,7 @@ impl Reader {
                     .iter()
                     .position(|b| *b == b'\n')
                     .unwrap_or(value.len());
+                self.ml_copied += value.len();
                 let rc = Rc::new(value.clone());
                 next_ptr = Some((rc, n + 1));
                 multiline_ptr = next_ptr.clone();
@@ -794,6 +843,8 @@ impl Reader {
         let mut ml: Option<MlPtr> = None;
         let saved = (self.ml_stack.len(), self.ml_seq_depth);
         self.replace_param(&mut args, 3 * 20 + 3 + 1, &mut ml);
+        // Those copies are dropped right here; nothing to bound.
+        self.ml_copied = 0;
         self.ml_stack.truncate(saved.0);
         self.ml_seq_depth = saved.1;
         if ml.is_some() {

@@ -169,17 +169,7 @@ fn preemption(lab: &mut Lab, t: &mut Timings) -> Result<(), String> {
 /// for VRRP to settle in between: notify calls overlap and race.
 fn flaps(lab: &mut Lab, t: &mut Timings) -> Result<(), String> {
     let t0 = Instant::now();
-    // Different pauses land the next stop in different phases of a's
-    // startup (before and after its first BACKUP notify).
-    for pause in [
-        Duration::ZERO,
-        Duration::from_millis(300),
-        Duration::from_millis(900),
-    ] {
-        io(lab.node("a").stop())?;
-        io(lab.node("a").start())?;
-        std::thread::sleep(pause);
-    }
+    io(lab.node("a").flap())?;
     t.note("4 flaps: three stop/start cycles of a took", t0.elapsed());
     let t1 = Instant::now();
     lab.wait_converged("a", CONVERGE)

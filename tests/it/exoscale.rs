@@ -1,6 +1,5 @@
 //! Notify mode through the binary against the mock Exoscale API.
 
-use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use mock_cloud::{Exoscale, Metadata};
@@ -15,13 +14,7 @@ pub const SECRET: &str = "exo-s3cr3t-ZmxvYXR5LXRlc3Qtc2VjcmV0LXZhbHVl";
 /// The mock with our two instances and the test addresses, each attached
 /// to b.
 fn mock() -> Exoscale {
-    let m = Exoscale::start(KEY, SECRET).expect("start mock");
-    m.add_instance(SERVER_A, "lb-a");
-    m.add_instance(SERVER_B, "lb-b");
-    for ip in ["192.0.2.10", "192.0.2.20", "192.0.2.21"] {
-        m.add_elastic_ip(ip, &[SERVER_B]);
-    }
-    m
+    mock_exoscale(KEY, SECRET)
 }
 
 /// The exoscale part of a floaty.yml, for this test file and the lab.
@@ -62,25 +55,6 @@ fn world_with_secret(
     w
 }
 
-/// Like `World::notify`, with extra environment variables.
-fn notify_env(w: &World, env: &[(&str, &str)], args: &[&str]) -> Output {
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&w.log)
-        .expect("log file");
-    Command::new(BIN)
-        .args(["--log-target", "stderr", "-v"])
-        .arg(&w.config)
-        .args(args)
-        .envs(env.iter().copied())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(log)
-        .output()
-        .expect("run floaty")
-}
-
 fn here_only(m: &Exoscale, ip: &str) -> bool {
     m.with_state(|s| s.holders(ip) == [SERVER_A])
 }
@@ -119,16 +93,7 @@ fn master_attaches_here_detaches_the_previous_holder_and_backup_stops() {
         "{}",
         w.log_text()
     );
-    let pids = w.refreshers();
-    assert_eq!(pids.len(), 1, "one refresher runs");
-
-    let out = w.notify(&["INSTANCE", "VI_1", "BACKUP", "150"]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    assert!(
-        !alive(pids[0]),
-        "BACKUP returned while the refresher still ran"
-    );
-    assert!(w.refreshers().is_empty());
+    w.backup_ends_the_refresher();
     // BACKUP detaches nothing: the new MASTER does that.
     assert_eq!(m.holders("192.0.2.10"), vec![SERVER_A.to_string()]);
 }
@@ -288,8 +253,7 @@ fn instance_and_zone_come_from_the_metadata_service() {
     let m = mock();
     let meta = Metadata::exoscale(Some(SERVER_A), Some("ch-gva-2")).expect("metadata");
     let w = world(&m, None, "");
-    let out = notify_env(
-        &w,
+    let out = w.notify_env(
         &[("FLOATY_METADATA_URL", &meta.url())],
         &["INSTANCE", "VI_1", "MASTER"],
     );

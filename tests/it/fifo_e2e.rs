@@ -12,7 +12,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 
 use crate::lab::{secs, wait_until, Lab, Skip};
-use crate::support::{alive, BIN};
+use crate::support::{alive, cmdline, pids, BIN};
 
 const CONVERGE: Duration = Duration::from_secs(15);
 /// More than one refresh interval (2 s): a stray refresher would show.
@@ -79,31 +79,16 @@ fn rules_log(lab: &mut Lab, node: &str) -> Vec<String> {
 fn daemons(lab: &mut Lab, node: &str) -> Vec<i32> {
     let fifo = lab.node(node).dir.join("keepalived.fifo");
     let fifo = fifo.to_string_lossy().into_owned();
-    let mut pids = Vec::new();
-    for entry in fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-        let args: Vec<String> = cmdline
-            .strip_suffix(&[0])
-            .unwrap_or(&cmdline)
-            .split(|&b| b == 0)
-            .map(|a| String::from_utf8_lossy(a).into_owned())
-            .collect();
-        if args.first().is_some_and(|a| a == BIN)
-            && args.iter().any(|a| a == "--fifo")
-            && args.last().is_some_and(|a| *a == fifo)
-            && alive(pid)
-        {
-            pids.push(pid);
-        }
-    }
-    pids
+    pids()
+        .into_iter()
+        .filter(|&pid| {
+            let args = cmdline(pid);
+            args.first().is_some_and(|a| a == BIN)
+                && args.iter().any(|a| a == "--fifo")
+                && args.last().is_some_and(|a| *a == fifo)
+                && alive(pid)
+        })
+        .collect()
 }
 
 #[test]
@@ -183,15 +168,7 @@ fn scenarios(lab: &mut Lab) -> Result<(), String> {
 
     // 4: quick flaps of a, without waiting for VRRP in between.
     let t0 = Instant::now();
-    for pause in [
-        Duration::ZERO,
-        Duration::from_millis(300),
-        Duration::from_millis(900),
-    ] {
-        io(lab.node("a").stop())?;
-        io(lab.node("a").start())?;
-        std::thread::sleep(pause);
-    }
+    io(lab.node("a").flap())?;
     converge(lab, "a", "4 flaps", t0)?;
 
     // 5: keepalived reload on the MASTER: the FIFO is recreated and the

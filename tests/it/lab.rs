@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::exoscale::{KEY as EXO_KEY, SECRET as EXO_SECRET};
-use crate::support::{alive, refresher_pid, BIN, SERVER_A, SERVER_B, TOKEN};
+use crate::support::{alive, pids, refresher_pid, stat_fields, BIN, SERVER_A, SERVER_B, TOKEN};
 
 /// The virtual IP both nodes fight over (TEST-NET-3, only ever inside the
 /// lab namespaces).
@@ -250,6 +250,24 @@ impl Node {
         Ok(t0.elapsed())
     }
 
+    /// Stops and starts keepalived three times in quick succession,
+    /// without waiting for VRRP to settle in between, so notify calls
+    /// overlap and race. The different pauses land the next stop in
+    /// different phases of the node's startup (before and after its first
+    /// BACKUP notify).
+    pub fn flap(&mut self) -> io::Result<()> {
+        for pause in [
+            Duration::ZERO,
+            Duration::from_millis(300),
+            Duration::from_millis(900),
+        ] {
+            self.stop()?;
+            self.start()?;
+            std::thread::sleep(pause);
+        }
+        Ok(())
+    }
+
     /// Sends SIGTERM to keepalived and returns at once.
     pub fn terminate(&mut self) {
         if let Some(pid) = self.keepalived_pid() {
@@ -313,34 +331,18 @@ impl Node {
     }
 }
 
-/// PIDs whose process group is `pgid`.
+/// Live (not zombie) PIDs whose process group is `pgid`.
 fn group_members(pgid: i32) -> Vec<i32> {
-    let mut pids = Vec::new();
-    let Ok(entries) = fs::read_dir("/proc") else {
-        return pids;
-    };
-    for entry in entries.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        let Some(rest) = stat.rfind(')').and_then(|i| stat.get(i + 2..)) else {
-            continue;
-        };
-        // state ppid pgrp ...
-        let mut fields = rest.split_whitespace();
-        let state = fields.next();
-        if fields.nth(1).and_then(|g| g.parse::<i32>().ok()) == Some(pgid) && state != Some("Z") {
-            pids.push(pid);
-        }
-    }
-    pids
+    pids()
+        .into_iter()
+        .filter(|&pid| {
+            // state ppid pgrp ...
+            stat_fields(pid).is_some_and(|f| {
+                f.first().is_some_and(|s| s != "Z")
+                    && f.get(2).and_then(|g| g.parse::<i32>().ok()) == Some(pgid)
+            })
+        })
+        .collect()
 }
 
 /// What the lab looks like at one moment.
@@ -455,6 +457,24 @@ impl Lab {
             }
             let node = lab.node_files(name, uuid, priority, ns, addr, port);
             lab.nodes.push(node);
+        }
+        // A keepalived started before its link has carrier enters FAULT
+        // first ("interface veth0 down"), which tests that check the exact
+        // sequence of states would see. Both ends report UP once both are
+        // up; wait for that instead of racing it.
+        for node in &lab.nodes {
+            let up = wait_until(Duration::from_secs(10), POLL, || {
+                node.ns
+                    .ip(&["-o", "link", "show", "veth0"])
+                    .is_ok_and(|l| l.contains("state UP"))
+            });
+            if !up {
+                return Err(Skip(format!(
+                    "veth0 in {} never came up: {:?}",
+                    node.ns.name,
+                    node.ns.ip(&["-o", "link", "show", "veth0"])
+                )));
+            }
         }
         Ok(lab)
     }

@@ -27,16 +27,7 @@ fn master_points_the_address_here_and_backup_stops_the_refresher() {
         .expect("a PATCH");
     assert_eq!(patch.path, "/v1/floating-ips/192.0.2.10");
     assert_eq!(patch.body, format!("{{\"server\":\"{SERVER_A}\"}}"));
-    let pids = w.refreshers();
-    assert_eq!(pids.len(), 1, "one refresher runs");
-
-    let out = w.notify(&["INSTANCE", "VI_1", "BACKUP", "150"]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    assert!(
-        !alive(pids[0]),
-        "BACKUP returned while the refresher still ran"
-    );
-    assert!(w.refreshers().is_empty());
+    w.backup_ends_the_refresher();
 }
 
 #[test]

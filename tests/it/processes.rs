@@ -87,24 +87,10 @@ fn a_missing_lock_directory_is_one_clear_error() {
 /// refreshers, whatever the lock files say.
 fn floaty_processes(w: &World) -> Vec<i32> {
     let needle = w.config.to_string_lossy().into_owned();
-    let mut out = Vec::new();
-    for entry in fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        let Ok(cmdline) = fs::read(format!("/proc/{pid}/cmdline")) else {
-            continue;
-        };
-        let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-        if args.contains(&needle.as_bytes()) && alive(pid) {
-            out.push(pid);
-        }
-    }
-    out
+    pids()
+        .into_iter()
+        .filter(|&pid| cmdline(pid).contains(&needle) && alive(pid))
+        .collect()
 }
 
 /// 20 MASTER/BACKUP calls for one instance, each started while the

@@ -6,7 +6,7 @@
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::Duration;
 
 use mock_cloud::{Exoscale, Fault};
@@ -42,13 +42,7 @@ fn cloudscale_world(mock: &mock_cloud::Cloudscale, creds: &str, extra: &str) -> 
 }
 
 pub fn exoscale_mock() -> Exoscale {
-    let m = Exoscale::start(EXO_KEY, EXO_SECRET).expect("start mock");
-    m.add_instance(SERVER_A, "lb-a");
-    m.add_instance(SERVER_B, "lb-b");
-    for ip in ["192.0.2.10", "192.0.2.20", "192.0.2.21"] {
-        m.add_elastic_ip(ip, &[SERVER_B]);
-    }
-    m
+    mock_exoscale(EXO_KEY, EXO_SECRET)
 }
 
 /// An Exoscale World reading key and secret from `key` and `secret` files.
@@ -68,37 +62,6 @@ pub fn exoscale_world(m: &Exoscale) -> World {
     w
 }
 
-/// Runs floaty at `--verbose` with `args` after the config and extra
-/// environment; stderr (with refreshers' lines meanwhile) goes to the log
-/// and comes back in the Output.
-fn run_env(w: &World, env: &[(&str, &str)], args: &[&str]) -> Output {
-    let log = fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&w.log)
-        .expect("log file");
-    let before = fs::metadata(&w.log).map(|m| m.len()).unwrap_or(0);
-    let mut out = Command::new(BIN)
-        .args(["--log-target", "stderr", "-v"])
-        .args(args)
-        .envs(env.iter().copied())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(log)
-        .output()
-        .expect("run floaty");
-    let text = fs::read(&w.log).unwrap_or_default();
-    out.stderr = text.get(before as usize..).unwrap_or_default().to_vec();
-    out
-}
-
-fn notify(w: &World, env: &[(&str, &str)], args: &[&str]) -> Output {
-    let config = w.config.to_string_lossy().into_owned();
-    let mut all = vec![config.as_str()];
-    all.extend_from_slice(args);
-    run_env(w, env, &all)
-}
-
 fn assert_no_secret(what: &str, text: &str) {
     for s in SECRETS {
         assert!(!text.contains(s), "{what} holds a credential:\n{text}");
@@ -110,7 +73,7 @@ fn token_file_is_read_trimmed_and_used() {
     let mock = mock_cloudscale();
     let w = cloudscale_world(&mock, "  token-file: token\n", "");
     write_secret(&w.path("token"), TOKEN, 0o600);
-    let out = notify(&w, &[], &["INSTANCE", "VI_1", "MASTER"]);
+    let out = w.notify(&["INSTANCE", "VI_1", "MASTER"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
         mock.wait_for(T, |s| s.server_of("192.0.2.10") == Some(SERVER_A)),
@@ -130,8 +93,7 @@ fn token_file_is_read_trimmed_and_used() {
 fn environment_variables_carry_credentials() {
     let mock = mock_cloudscale();
     let w = cloudscale_world(&mock, "", "");
-    let out = notify(
-        &w,
+    let out = w.notify_env(
         &[("FLOATY_CLOUDSCALE_TOKEN", TOKEN)],
         &["INSTANCE", "VI_1", "MASTER"],
     );
@@ -148,7 +110,7 @@ fn environment_variables_carry_credentials() {
         ("FLOATY_EXOSCALE_KEY", EXO_KEY),
         ("FLOATY_EXOSCALE_SECRET", EXO_SECRET),
     ];
-    let out = notify(&w, &env, &["INSTANCE", "VI_1", "MASTER"]);
+    let out = w.notify_env(&env, &["INSTANCE", "VI_1", "MASTER"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
         m.wait_for(T, |s| s.holders("192.0.2.10") == [SERVER_A]),
@@ -156,7 +118,7 @@ fn environment_variables_carry_credentials() {
         w.log_text()
     );
     // Without the variables: the usual missing-credential error, exit 2.
-    let out = notify(&w, &[], &["INSTANCE", "VI_1", "BACKUP"]);
+    let out = w.notify(&["INSTANCE", "VI_1", "BACKUP"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("exoscale.key: missing; ")
@@ -172,7 +134,7 @@ fn an_unreadable_or_empty_secret_file_is_a_one_line_config_error() {
     let w = cloudscale_world(&mock, "  token-file: token\n", "");
     let file = w.path("token");
     let check = |want: &str| {
-        let out = notify(&w, &[], &["INSTANCE", "VI_1", "MASTER"]);
+        let out = w.notify(&["INSTANCE", "VI_1", "MASTER"]);
         assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
         let err = stderr(&out);
         let lines: Vec<&str> = err.lines().collect();
@@ -198,7 +160,7 @@ fn an_unreadable_or_empty_secret_file_is_a_one_line_config_error() {
         &format!("  token-file: token\n  token: {WRONG_TOKEN}\n"),
     );
     fs::write(&w.config, yaml).unwrap();
-    let out = notify(&w, &[], &["INSTANCE", "VI_1", "MASTER"]);
+    let out = w.notify(&["INSTANCE", "VI_1", "MASTER"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("cloudscale.token: set together with `cloudscale.token-file`"),
@@ -215,7 +177,7 @@ fn secret_files_and_yaml_readable_by_others_are_warned_about_once() {
     let mock = mock_cloudscale();
     let w = cloudscale_world(&mock, "  token-file: token\n", "");
     write_secret(&w.path("token"), TOKEN, 0o640);
-    let out = notify(&w, &[], &["INSTANCE", "VI_1", "MASTER"]);
+    let out = w.notify(&["INSTANCE", "VI_1", "MASTER"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(mock.wait_for(T, |s| s.server_of("192.0.2.10") == Some(SERVER_A)));
     let log = w.log_text();
@@ -232,7 +194,7 @@ fn secret_files_and_yaml_readable_by_others_are_warned_about_once() {
     // The YAML itself holding the token, mode 0644: warned about.
     let inline = World::new(&mock.url(), SERVER_A, "");
     fs::set_permissions(&inline.config, fs::Permissions::from_mode(0o644)).unwrap();
-    let out = run_env(&inline, &[], &["--check", inline.config.to_str().unwrap()]);
+    let out = inline.run_verbose(&[], &["--check", inline.config.to_str().unwrap()]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("holds a credential inline and is readable by group or others"),
@@ -241,7 +203,7 @@ fn secret_files_and_yaml_readable_by_others_are_warned_about_once() {
     );
     // The same YAML at 0600: silent.
     fs::set_permissions(&inline.config, fs::Permissions::from_mode(0o600)).unwrap();
-    let out = run_env(&inline, &[], &["--check", inline.config.to_str().unwrap()]);
+    let out = inline.run_verbose(&[], &["--check", inline.config.to_str().unwrap()]);
     assert!(!stderr(&out).contains("readable by"), "{}", stderr(&out));
 }
 
@@ -265,28 +227,28 @@ fn no_scenario_logs_a_credential() {
     let w = cloudscale_world(&mock, "  token-file: token\n", "refresh-interval: 100ms\n");
     write_secret(&w.path("token"), TOKEN, 0o600);
     let cfg = w.config.to_str().unwrap().to_string();
-    let out = notify(&w, &[], &["INSTANCE", "VI_1", "MASTER", "150"]);
+    let out = w.notify(&["INSTANCE", "VI_1", "MASTER", "150"]);
     keep("cloudscale MASTER", &out);
     assert!(out.status.success());
     assert!(mock.wait_for(T, |s| s.server_of("192.0.2.10") == Some(SERVER_A)));
     assert!(w.wait_log("retrying in", T), "{}", w.log_text());
     // A verify round, then BACKUP.
     assert!(mock.wait_for(T, |s| s.requests().iter().any(|r| r.method == "GET")));
-    let out = notify(&w, &[], &["INSTANCE", "VI_1", "BACKUP", "150"]);
+    let out = w.notify(&["INSTANCE", "VI_1", "BACKUP", "150"]);
     keep("cloudscale BACKUP", &out);
     for args in [
         vec!["--test", cfg.as_str()],
         vec!["--check", cfg.as_str()],
         vec!["--dry-run", cfg.as_str(), "INSTANCE", "VI_1", "MASTER"],
     ] {
-        let out = run_env(&w, &[], &args);
+        let out = w.run_verbose(&[], &args);
         keep(&args.join(" "), &out);
         assert!(out.status.success(), "{args:?}: {}", stderr(&out));
     }
     // A wrong token from the environment: 401 on every path.
     let bad = cloudscale_world(&mock, "", "");
     let env = [("FLOATY_CLOUDSCALE_TOKEN", WRONG_TOKEN)];
-    let out = notify(&bad, &env, &["INSTANCE", "VI_1", "MASTER"]);
+    let out = bad.notify_env(&env, &["INSTANCE", "VI_1", "MASTER"]);
     keep("cloudscale bad token MASTER", &out);
     assert!(
         bad.wait_log("next try in one refresh interval", T),
@@ -294,10 +256,10 @@ fn no_scenario_logs_a_credential() {
         bad.log_text()
     );
     let bad_cfg = bad.config.to_str().unwrap().to_string();
-    let out = run_env(&bad, &env, &["--test", &bad_cfg]);
+    let out = bad.run_verbose(&env, &["--test", &bad_cfg]);
     keep("cloudscale bad token --test", &out);
     assert_eq!(out.status.code(), Some(1));
-    let out = notify(&bad, &env, &["INSTANCE", "VI_1", "STOP"]);
+    let out = bad.notify_env(&env, &["INSTANCE", "VI_1", "STOP"]);
     keep("cloudscale bad token STOP", &out);
 
     // Exoscale, key and secret from files; a 500 echoing the secret first.
@@ -308,36 +270,36 @@ fn no_scenario_logs_a_credential() {
     );
     let e = exoscale_world(&m);
     let ecfg = e.config.to_str().unwrap().to_string();
-    let out = notify(&e, &[], &["INSTANCE", "VI_1", "MASTER", "150"]);
+    let out = e.notify(&["INSTANCE", "VI_1", "MASTER", "150"]);
     keep("exoscale MASTER", &out);
     assert!(
         m.wait_for(T, |s| s.holders("192.0.2.10") == [SERVER_A]),
         "{}",
         e.log_text()
     );
-    let out = notify(&e, &[], &["INSTANCE", "VI_1", "BACKUP", "150"]);
+    let out = e.notify(&["INSTANCE", "VI_1", "BACKUP", "150"]);
     keep("exoscale BACKUP", &out);
     for args in [
         vec!["--test", ecfg.as_str()],
         vec!["--check", ecfg.as_str()],
         vec!["--dry-run", ecfg.as_str(), "INSTANCE", "VI_1", "MASTER"],
     ] {
-        let out = run_env(&e, &[], &args);
+        let out = e.run_verbose(&[], &args);
         keep(&args.join(" "), &out);
         assert!(out.status.success(), "{args:?}: {}", stderr(&out));
     }
     write_secret(&e.path("exo.secret"), WRONG_SECRET, 0o600);
-    let out = notify(&e, &[], &["INSTANCE", "VI_1", "MASTER"]);
+    let out = e.notify(&["INSTANCE", "VI_1", "MASTER"]);
     keep("exoscale bad secret MASTER", &out);
     assert!(
         e.wait_log("next try in one refresh interval", T),
         "{}",
         e.log_text()
     );
-    let out = run_env(&e, &[], &["--test", &ecfg]);
+    let out = e.run_verbose(&[], &["--test", &ecfg]);
     keep("exoscale bad secret --test", &out);
     assert_eq!(out.status.code(), Some(1));
-    let out = notify(&e, &[], &["INSTANCE", "VI_1", "BACKUP"]);
+    let out = e.notify(&["INSTANCE", "VI_1", "BACKUP"]);
     keep("exoscale bad secret BACKUP", &out);
 
     // FIFO daemon, token from the environment.

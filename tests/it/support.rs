@@ -98,15 +98,33 @@ impl World {
     /// Run floaty with `args` after the config path. stderr goes to the
     /// shared log file: a pipe would be held open by the refresher.
     pub fn notify(&self, args: &[&str]) -> Output {
-        let mut all = vec!["--log-target", "stderr", "-v"];
+        self.notify_env(&[], args)
+    }
+
+    /// Like [`World::notify`], with extra environment variables
+    /// (credentials, `FLOATY_METADATA_URL`).
+    pub fn notify_env(&self, env: &[(&str, &str)], args: &[&str]) -> Output {
         let config = self.config.to_string_lossy().into_owned();
-        all.push(&config);
+        let mut all = vec![config.as_str()];
         all.extend_from_slice(args);
-        self.run(&all)
+        self.run_verbose(env, &all)
+    }
+
+    /// Run floaty at `--verbose`, logging to stderr, with `args` after
+    /// that and extra environment variables.
+    pub fn run_verbose(&self, env: &[(&str, &str)], args: &[&str]) -> Output {
+        let mut all = vec!["--log-target", "stderr", "-v"];
+        all.extend_from_slice(args);
+        self.run_env(env, &all)
     }
 
     /// Run floaty with exactly `args`.
     pub fn run(&self, args: &[&str]) -> Output {
+        self.run_env(&[], args)
+    }
+
+    /// Run floaty with exactly `args` and extra environment variables.
+    pub fn run_env(&self, env: &[(&str, &str)], args: &[&str]) -> Output {
         let log = fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -115,6 +133,7 @@ impl World {
         let before = fs::metadata(&self.log).map(|m| m.len()).unwrap_or(0);
         let mut out = Command::new(BIN)
             .args(args)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log)
@@ -148,6 +167,21 @@ impl World {
         }
         pids
     }
+
+    /// With the one refresher of VI_1 running: a BACKUP call stops it
+    /// before it returns, and leaves none behind.
+    #[track_caller]
+    pub fn backup_ends_the_refresher(&self) {
+        let pids = self.refreshers();
+        assert_eq!(pids.len(), 1, "one refresher runs");
+        let out = self.notify(&["INSTANCE", "VI_1", "BACKUP", "150"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert!(
+            !alive(pids[0]),
+            "BACKUP returned while the refresher still ran"
+        );
+        assert!(self.refreshers().is_empty());
+    }
 }
 
 impl Drop for World {
@@ -173,20 +207,47 @@ pub fn refresher_pid(lock: &Path) -> Option<i32> {
 }
 
 pub fn start_time(pid: i32) -> Option<u64> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = stat.get(stat.rfind(')')? + 1..)?;
-    rest.split_whitespace().nth(19)?.parse().ok()
+    stat_fields(pid)?.get(19)?.parse().ok()
 }
 
 /// Whether `pid` is alive (and not a zombie).
 pub fn alive(pid: i32) -> bool {
-    match fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat
-            .rfind(')')
-            .and_then(|i| stat.get(i + 2..i + 3))
-            .is_some_and(|s| s != "Z"),
-        Err(_) => false,
+    stat_fields(pid).is_some_and(|f| f.first().is_some_and(|s| s != "Z"))
+}
+
+/// The fields of /proc/PID/stat after the command name (state, ppid,
+/// pgrp, ...): the name may hold spaces and parentheses, so split at the
+/// last `)`.
+pub fn stat_fields(pid: i32) -> Option<Vec<String>> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = stat.get(stat.rfind(')')? + 1..)?;
+    Some(rest.split_whitespace().map(str::to_string).collect())
+}
+
+/// Every PID in /proc, for tests that look for processes by what they
+/// are rather than by what a lock file says.
+pub fn pids() -> Vec<i32> {
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .collect()
+}
+
+/// The arguments `pid` was started with (none when it is gone).
+pub fn cmdline(pid: i32) -> Vec<String> {
+    let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    if cmdline.is_empty() {
+        return Vec::new();
     }
+    cmdline
+        .strip_suffix(&[0])
+        .unwrap_or(&cmdline)
+        .split(|&b| b == 0)
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect()
 }
 
 /// Poll `cond` until it holds or `timeout` passes. For conditions with no
@@ -226,4 +287,16 @@ pub fn mock_cloudscale() -> mock_cloud::Cloudscale {
         mock.add_floating_ip(ip, Some(SERVER_B));
     }
     mock
+}
+
+/// The mock Exoscale API with our two instances and the test addresses,
+/// each attached to b.
+pub fn mock_exoscale(key: &str, secret: &str) -> mock_cloud::Exoscale {
+    let m = mock_cloud::Exoscale::start(key, secret).expect("start mock");
+    m.add_instance(SERVER_A, "lb-a");
+    m.add_instance(SERVER_B, "lb-b");
+    for ip in ["192.0.2.10", "192.0.2.20", "192.0.2.21"] {
+        m.add_elastic_ip(ip, &[SERVER_B]);
+    }
+    m
 }
