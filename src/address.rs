@@ -60,6 +60,24 @@ impl fmt::Display for Vip {
     }
 }
 
+/// Each host address once, whatever prefix it was written with: what the
+/// cloud API is asked to move, and what the split-brain guard looks for.
+pub fn host_addresses(vips: &[Vip]) -> Vec<IpAddr> {
+    let mut out: Vec<IpAddr> = Vec::new();
+    for v in vips {
+        if !out.contains(&v.addr) {
+            out.push(v.addr);
+        }
+    }
+    out
+}
+
+/// Addresses comma-separated, as every log line that lists them shows them.
+pub fn comma_list(addrs: &[IpAddr]) -> String {
+    let v: Vec<String> = addrs.iter().map(|a| a.to_string()).collect();
+    v.join(",")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -416,26 +416,10 @@ fn render(
         s.push_str(": ");
     }
     s.push_str(message);
-    one_line(s)
-}
-
-/// Errors are one line, always: a key or value can hold newlines (a quoted
-/// or flow-style YAML key can span lines), and a multi-line message breaks
-/// every log pipeline and the "one clear line" promise. Control characters
-/// are shown escaped instead (`\n`).
-fn one_line(s: String) -> String {
-    if !s.chars().any(char::is_control) {
-        return s;
-    }
-    s.chars()
-        .map(|c| {
-            if c.is_control() {
-                c.escape_default().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
+    // Errors are one line, always: a key or value can hold newlines (a
+    // quoted or flow-style YAML key can span lines), and a multi-line
+    // message breaks every log pipeline and the "one clear line" promise.
+    crate::event::shown(&s)
 }
 
 impl ConfigError {

@@ -31,6 +31,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use crate::address;
 use crate::backoff::Schedule;
 use crate::cli::Options;
 use crate::config::{self, Config};
@@ -302,7 +303,7 @@ impl Daemon {
         };
         for target in targets {
             if event.state.is_master() {
-                self.start(&target.instance, notify::host_addresses(&target.addresses));
+                self.start(&target.instance, address::host_addresses(&target.addresses));
             } else {
                 self.stop(&target.instance, event.state.as_str());
             }
@@ -323,20 +324,22 @@ impl Daemon {
         )
     }
 
-    fn start(&mut self, instance: &str, addresses: Vec<IpAddr>) {
+    /// Start refreshing `instance`, unless it already runs with these
+    /// addresses and settings. True when that is so and nothing changed.
+    fn start(&mut self, instance: &str, addresses: Vec<IpAddr>) -> bool {
         if addresses.is_empty() {
             tracing::warn!(
                 instance,
                 "no addresses to manage (no virtual_ipaddress and no managed-addresses)"
             );
             self.stop(instance, "no addresses");
-            return;
+            return false;
         }
         let fingerprint = self.fingerprint();
         if let Some(r) = self.running.get(instance) {
             if r.addresses == addresses && r.fingerprint == fingerprint && !r.task.is_finished() {
                 tracing::debug!(instance, "already refreshing");
-                return;
+                return true;
             }
         }
         self.stop(instance, "restart");
@@ -364,7 +367,7 @@ impl Daemon {
             Ok(guard) => guard.map(Arc::new),
             Err(e) => {
                 tracing::error!(instance, "{e}; not refreshing");
-                return;
+                return false;
             }
         };
         let task = tokio::spawn(holder.hold_and_refresh(plan, guard));
@@ -376,6 +379,7 @@ impl Daemon {
                 task,
             },
         );
+        false
     }
 
     fn stop(&mut self, instance: &str, why: &str) {
@@ -440,16 +444,12 @@ impl Daemon {
                     let addresses = targets
                         .into_iter()
                         .next()
-                        .map(|t| notify::host_addresses(&t.addresses))
+                        .map(|t| address::host_addresses(&t.addresses))
                         .unwrap_or_default();
-                    let same = self.running.get(&name).is_some_and(|r| {
-                        r.addresses == addresses && r.fingerprint == self.fingerprint()
-                    });
-                    if same {
+                    if self.start(&name, addresses) {
                         kept += 1;
                     } else {
                         restarted += 1;
-                        self.start(&name, addresses);
                     }
                 }
                 Err(_) => {
@@ -522,7 +522,7 @@ impl Holder {
                 tracing::warn!(instance = %instance, "{e}");
             }
         }
-        let addresses = plan.address_list();
+        let addresses = address::comma_list(&plan.addresses);
         tracing::info!(instance = %instance, addresses = %addresses, "refresher started");
         refresh::refresh_all(plan, guard).await;
         drop(held);

@@ -7,10 +7,9 @@
 //! previous refresher; then, on MASTER only, a new refresher is forked that
 //! inherits the lock.
 
-use std::net::IpAddr;
 use std::time::Duration;
 
-use crate::address::Vip;
+use crate::address::{self, Vip};
 use crate::cli::Options;
 use crate::config::Config;
 use crate::error::Error;
@@ -173,7 +172,7 @@ pub fn run(cfg: &Config, event: &Event, opts: &Options) -> Result<(), Error> {
         }
         let plan = Plan {
             instance: target.instance.clone(),
-            addresses: host_addresses(&target.addresses),
+            addresses: address::host_addresses(&target.addresses),
             interval: cfg.refresh_interval,
             timeout: cfg.refresh_timeout,
             back_off: cfg.back_off,
@@ -218,18 +217,6 @@ fn run_rules(cfg: &Config, event: &Event, started: std::time::Instant) {
     }
 }
 
-/// The cloud API wants each host address once, whatever prefix it was
-/// written with.
-pub fn host_addresses(vips: &[Vip]) -> Vec<IpAddr> {
-    let mut out: Vec<IpAddr> = Vec::new();
-    for v in vips {
-        if !out.contains(&v.addr) {
-            out.push(v.addr);
-        }
-    }
-    out
-}
-
 /// Fork the refresher. In the parent, return once it runs; the child never
 /// returns from here.
 fn start_refresher(
@@ -238,7 +225,7 @@ fn start_refresher(
     mut lock: lock::InstanceLock,
 ) -> Result<(), Error> {
     let instance = plan.instance.clone();
-    let addresses = plan.address_list();
+    let addresses = address::comma_list(&plan.addresses);
     match process::fork_detached(READY_TIMEOUT).map_err(Error::Fork)? {
         Forked::Parent { child, ready } => {
             if ready {

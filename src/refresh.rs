@@ -35,15 +35,6 @@ pub struct Plan {
     pub keepalived: Vec<OwnedFd>,
 }
 
-impl Plan {
-    /// The addresses for the "refresher started" line, comma-separated:
-    /// notify mode and the FIFO daemon log them alike.
-    pub fn address_list(&self) -> String {
-        let addresses: Vec<String> = self.addresses.iter().map(|a| a.to_string()).collect();
-        addresses.join(",")
-    }
-}
-
 /// How the refresher ended.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Ending {

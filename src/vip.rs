@@ -19,6 +19,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
+use crate::address::{comma_list, host_addresses};
 use crate::config::{Config, ConfigError, VerifyMaster};
 use crate::keepalived::KeepalivedConfig;
 
@@ -38,15 +39,7 @@ pub fn guard_for(
 ) -> Result<Option<Guard>, ConfigError> {
     let vips: Vec<IpAddr> = kconf
         .and_then(|k| k.instance(instance))
-        .map(|i| {
-            let mut out: Vec<IpAddr> = Vec::new();
-            for v in &i.vips {
-                if !out.contains(&v.addr) {
-                    out.push(v.addr);
-                }
-            }
-            out
-        })
+        .map(|i| host_addresses(&i.vips))
         .unwrap_or_default();
     match (cfg.verify_master, vips.is_empty()) {
         (VerifyMaster::Off, _) | (VerifyMaster::Auto, true) => Ok(None),
@@ -106,7 +99,7 @@ impl Guard {
             (MISSING, true) => tracing::info!(instance = %self.instance,
                 "now holds its virtual IPs: writing again"),
             (UNKNOWN | HOLDING, false) => {
-                tracing::error!(instance = %self.instance, vips = %self.list(),
+                tracing::error!(instance = %self.instance, vips = %comma_list(&self.vips),
                 "not writing: this node does not hold the instance's virtual IPs, so it is not MASTER (a late or out-of-order MASTER call?); checking every {}s", POLL.as_secs())
             }
             _ => {}
@@ -126,11 +119,6 @@ impl Guard {
                 return true;
             }
         }
-    }
-
-    fn list(&self) -> String {
-        let v: Vec<String> = self.vips.iter().map(|a| a.to_string()).collect();
-        v.join(",")
     }
 }
 
