@@ -8,9 +8,11 @@ use std::io::Write;
 
 use serde::Serialize;
 
-use crate::config::{Config, ProviderKind};
+use std::path::Path;
+
+use crate::config::ProviderKind;
 use crate::error::Error;
-use crate::notify;
+use crate::setup;
 
 #[derive(Debug, Serialize)]
 struct Report {
@@ -18,24 +20,20 @@ struct Report {
     instances: BTreeMap<String, Vec<String>>,
 }
 
-pub fn run(cfg: &Config) -> Result<(), Error> {
-    let kconf = notify::load_keepalived(cfg)?;
+/// Runs every check a notify call or the FIFO daemon would run before a
+/// side effect (`setup.rs`), credentials aside: `--check` must work on a
+/// build host that has none.
+pub fn run(config_path: &Path) -> Result<(), Error> {
+    let setup = setup::load(config_path, true)?;
+    setup.check_guards()?;
     let mut instances = BTreeMap::new();
-    if let Some(k) = &kconf {
-        for inst in &k.instances {
-            let addresses = if cfg.managed_addresses.is_empty() {
-                inst.addresses()
-            } else {
-                cfg.managed_addresses.clone()
-            };
-            instances.insert(
-                inst.name.clone(),
-                addresses.iter().map(|a| a.to_string()).collect(),
-            );
-        }
+    for (name, addresses) in setup.instances() {
+        // The lock directory of every instance, as its MASTER call checks it.
+        setup.instance_work(&name, true)?;
+        instances.insert(name, addresses.iter().map(|a| a.to_string()).collect());
     }
     let report = Report {
-        provider: match cfg.provider {
+        provider: match setup.cfg.provider {
             ProviderKind::Cloudscale => "cloudscale",
             ProviderKind::Exoscale => "exoscale",
         },

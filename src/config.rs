@@ -2226,3 +2226,39 @@ exoscale:
         assert_eq!(edit_distance("kitten", "sitting"), 3);
     }
 }
+
+// TEMP(merge): replaced by wip-config's lenient reader.
+pub const LEGACY_LOCK_FILE_TEMPLATE: &str = "/var/lock/floaty.%s.lock";
+
+pub struct StopSettings {
+    pub lock_file_template: LockTemplate,
+    pub template_from_file: bool,
+    pub lock_timeout: Duration,
+    pub keepalived_config: PathBuf,
+    pub keepalived_config_id: Option<String>,
+}
+
+pub fn stop_settings(path: &Path) -> StopSettings {
+    match load(path) {
+        Ok(c) => c.stop_settings(),
+        Err(_) => StopSettings {
+            lock_file_template: LockTemplate::default(),
+            template_from_file: false,
+            lock_timeout: DEFAULT_LOCK_TIMEOUT,
+            keepalived_config: PathBuf::from(DEFAULT_KEEPALIVED_CONFIG),
+            keepalived_config_id: None,
+        },
+    }
+}
+
+impl Config {
+    pub fn stop_settings(&self) -> StopSettings {
+        StopSettings {
+            lock_file_template: self.lock_file_template.clone(),
+            template_from_file: self.lock_file_template != LockTemplate::default(),
+            lock_timeout: self.lock_timeout,
+            keepalived_config: self.keepalived_config.clone(),
+            keepalived_config_id: self.keepalived_config_id.clone(),
+        }
+    }
+}

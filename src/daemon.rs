@@ -34,15 +34,12 @@ use tokio::time::Instant;
 use crate::address;
 use crate::backoff::Schedule;
 use crate::cli::Options;
-use crate::config::{self, Config};
 use crate::error::Error;
 use crate::event::{Event, Kind, State};
 use crate::fifo::{self, Line, LineSplitter, Piece};
-use crate::keepalived::KeepalivedConfig;
 use crate::lock::{self, InstanceLock, Patience};
-use crate::notify;
+use crate::setup::{self, Setup};
 use crate::process::{self, ProcessHandle, ProcessId};
-use crate::provider::Spec;
 use crate::refresh::{self, Plan};
 use crate::rules::{self, Rule};
 use crate::systemd;
@@ -67,24 +64,10 @@ pub enum FifoError {
     NotAFifo(PathBuf),
 }
 
-/// What floaty needs from its config, all checked before anything starts.
-struct Setup {
-    cfg: Config,
-    spec: Spec,
-    kconf: Option<KeepalivedConfig>,
-}
-
 fn load_setup(path: &Path, dry_run: bool) -> Result<Setup, Error> {
-    let cfg = config::load(path)?;
-    cfg.validate_for_run(dry_run)?;
-    let spec = Spec::from_config(&cfg, dry_run)?;
-    let kconf = notify::load_keepalived(&cfg)?;
-    // `verify-master: always` on an instance without VIPs is a config
-    // error here as in notify mode, found before anything starts.
-    for instance in kconf.iter().flat_map(|k| &k.instances) {
-        crate::vip::guard_for(&cfg, kconf.as_ref(), &instance.name)?;
-    }
-    Ok(Setup { cfg, spec, kconf })
+    let setup = setup::load(path, dry_run)?;
+    setup.check_guards()?;
+    Ok(setup)
 }
 
 pub fn run(config_path: &Path, fifo_path: &Path, opts: &Options) -> Result<(), Error> {
@@ -110,6 +93,7 @@ pub fn run(config_path: &Path, fifo_path: &Path, opts: &Options) -> Result<(), E
         rules: Arc::new(setup.cfg.rules.clone()),
         setup,
         running: BTreeMap::new(),
+        groups: BTreeMap::new(),
         me: ProcessId::current(),
         last_auto_reload: None,
     };
@@ -134,6 +118,9 @@ struct Daemon {
     setup: Setup,
     rules: Arc<Vec<Rule>>,
     running: BTreeMap<String, Running>,
+    /// Each sync group's members as its last event found them, so a stop
+    /// for a group keepalived.conf no longer names still stops them.
+    groups: BTreeMap<String, Vec<String>>,
     me: Option<ProcessId>,
     last_auto_reload: Option<Instant>,
 }
@@ -278,7 +265,7 @@ impl Daemon {
     }
 
     fn apply(&mut self, event: &Event) {
-        let mut targets = notify::targets(event, &self.setup.cfg, self.setup.kconf.as_ref());
+        let mut targets = self.setup.work_for(event);
         // keepalived may have been reloaded with a new instance (when
         // systemd, not keepalived, runs floaty, nothing restarts it): look
         // again, at most once a second so junk names cannot make it spin.
@@ -292,18 +279,35 @@ impl Daemon {
             tracing::info!(name = %event.name, "unknown name: rereading the configuration");
             self.last_auto_reload = Some(Instant::now());
             self.reload();
-            targets = notify::targets(event, &self.setup.cfg, self.setup.kconf.as_ref());
+            targets = self.setup.work_for(event);
         }
         let targets = match targets {
             Ok(t) => t,
-            Err(e) => {
+            Err(e) if event.state.is_master() => {
                 tracing::warn!("{e}; event ignored");
                 return;
             }
+            Err(e) => {
+                // A stop always stops (see stop.rs): the name itself, or
+                // the members this group last had.
+                tracing::warn!("{e}; stopping what runs for `{}` anyway", crate::event::shown(&event.name));
+                let names = match event.kind {
+                    Kind::Instance => vec![event.name.clone()],
+                    Kind::Group => self.groups.get(&event.name).cloned().unwrap_or_default(),
+                };
+                for name in names {
+                    self.stop(&name, event.state.as_str());
+                }
+                return;
+            }
         };
+        if event.kind == Kind::Group {
+            let members = targets.iter().map(|t| t.instance.clone()).collect();
+            self.groups.insert(event.name.clone(), members);
+        }
         for target in targets {
             if event.state.is_master() {
-                self.start(&target.instance, address::host_addresses(&target.addresses));
+                self.start(&target.instance, target.addresses);
             } else {
                 self.stop(&target.instance, event.state.as_str());
             }
@@ -358,6 +362,7 @@ impl Daemon {
             patience: Patience {
                 timeout: cfg.lock_timeout,
                 kill_after: cfg.lock_timeout / 2,
+                limited_by_keepalived: false,
             },
             me: self.me,
         };
@@ -433,28 +438,18 @@ impl Daemon {
         let (mut kept, mut restarted, mut stopped) = (0, 0, 0);
         let names: Vec<String> = self.running.keys().cloned().collect();
         for name in names {
-            let probe = Event {
-                kind: Kind::Instance,
-                name: name.clone(),
-                state: State::Master,
-                priority: None,
-            };
-            match notify::targets(&probe, &self.setup.cfg, self.setup.kconf.as_ref()) {
-                Ok(targets) => {
-                    let addresses = targets
-                        .into_iter()
-                        .next()
-                        .map(|t| address::host_addresses(&t.addresses))
-                        .unwrap_or_default();
-                    if self.start(&name, addresses) {
+            match self.setup.instance_work(&name, true) {
+                Ok(work) => {
+                    if self.start(&name, work.addresses) {
                         kept += 1;
                     } else {
                         restarted += 1;
                     }
                 }
-                Err(_) => {
+                Err(e) => {
                     stopped += 1;
-                    self.stop(&name, "instance removed from keepalived.conf");
+                    tracing::info!(instance = %name, "{e}");
+                    self.stop(&name, "instance no longer usable after the reload");
                 }
             }
         }

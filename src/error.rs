@@ -28,6 +28,9 @@ pub enum Error {
     Fifo(#[from] crate::daemon::FifoError),
     #[error(transparent)]
     Lock(#[from] LockError),
+    /// A lock directory other users could write: found before any lock.
+    #[error(transparent)]
+    LockPlace(LockError),
     #[error("cannot fork the refresher: {0}")]
     Fork(#[source] std::io::Error),
     #[error("cannot write the report: {0}")]
@@ -49,7 +52,8 @@ impl Error {
             | Error::Keepalived(_)
             | Error::UnknownInstance { .. }
             | Error::UnknownGroup { .. }
-            | Error::Fifo(_) => 2,
+            | Error::Fifo(_)
+            | Error::LockPlace(_) => 2,
             Error::Lock(_)
             | Error::Fork(_)
             | Error::Output(_)

@@ -27,6 +27,8 @@ mod provider;
 mod refresh;
 mod rules;
 mod selftest;
+mod setup;
+mod stop;
 mod systemd;
 mod vip;
 
@@ -38,9 +40,9 @@ use crate::error::Error;
 pub fn run(raw: RawArgs, options: &Options) -> Result<(), Error> {
     let command = raw.into_command()?;
     match command {
-        Command::Notify { config, event } => notify::run(&config::load(&config)?, &event, options),
+        Command::Notify { config, event } => notify::run(&config, &event, options),
         Command::Test { config } => selftest::run(&config::load(&config)?, options),
-        Command::Check { config } => check::run(&config::load(&config)?),
+        Command::Check { config } => check::run(&config),
         Command::Fifo { config, fifo } => daemon::run(&config, &fifo, options),
         Command::Generate(artifact) => generate::run(artifact).map_err(Error::Generate),
     }

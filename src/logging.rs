@@ -21,6 +21,41 @@ const SYSLOG_SOCKET: &str = "/dev/log";
 const SYSLOG_SOCKET_ENV: &str = "FLOATY_SYSLOG_SOCKET";
 
 static TO_STDERR: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+/// `--log-target stderr` was asked for (floaty-docker relies on it: its
+/// stderr is PID 1's, which `docker logs` shows).
+static STDERR_ASKED_FOR: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+/// Set in a refresher that let go of its caller's stderr: lines that
+/// would have gone there go to syslog instead.
+static STDERR_REPLACED: std::sync::OnceLock<Option<UnixDatagram>> = std::sync::OnceLock::new();
+
+/// Whether a refresher forked now must let go of stderr: it lives until
+/// the next event, and holding a pipe or socket open would keep the
+/// caller's `$(floaty …)`, `floaty … 2>&1 | grep` or ssh session waiting
+/// that long. A file, a terminal or /dev/null holds nobody up.
+pub fn refresher_lets_go_of_stderr() -> bool {
+    use std::sync::atomic::Ordering::Relaxed;
+    if !TO_STDERR.load(Relaxed) || STDERR_ASKED_FOR.load(Relaxed) {
+        return false;
+    }
+    rustix::fs::fstat(io::stderr().as_fd()).is_ok_and(|st| {
+        let kind = rustix::fs::FileType::from_raw_mode(st.st_mode);
+        matches!(kind, rustix::fs::FileType::Fifo | rustix::fs::FileType::Socket)
+    })
+}
+
+/// In the forked refresher: point stderr at /dev/null and log to syslog
+/// from now on, when [`refresher_lets_go_of_stderr`] says so.
+pub fn let_go_of_stderr() {
+    if !refresher_lets_go_of_stderr() {
+        return;
+    }
+    let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") else {
+        return;
+    };
+    if rustix::stdio::dup2_stderr(&null).is_ok() {
+        let _ = STDERR_REPLACED.set(SyslogOrStderr::syslog_socket());
+    }
+}
 
 /// Report the error floaty ends with: on stderr for a person, and through
 /// the log when that goes elsewhere (keepalived's /dev/null).
@@ -40,6 +75,10 @@ pub fn init(opts: &Options) {
         Level::INFO
     };
     let target = opts.log_target.unwrap_or_else(auto_target);
+    STDERR_ASKED_FOR.store(
+        opts.log_target == Some(LogTarget::Stderr),
+        std::sync::atomic::Ordering::Relaxed,
+    );
     TO_STDERR.store(
         target == LogTarget::Stderr,
         std::sync::atomic::Ordering::Relaxed,
@@ -129,13 +168,16 @@ enum SyslogOrStderr {
 
 impl SyslogOrStderr {
     fn syslog() -> Self {
+        SyslogOrStderr::Syslog(Self::syslog_socket())
+    }
+
+    fn syslog_socket() -> Option<UnixDatagram> {
         // Overridable so the wrapper scripts' tests can listen in.
         let path = std::env::var_os(SYSLOG_SOCKET_ENV);
         let path = path.as_deref().map_or(Path::new(SYSLOG_SOCKET), Path::new);
-        let sock = UnixDatagram::unbound()
+        UnixDatagram::unbound()
             .ok()
-            .filter(|s| s.connect(path).is_ok());
-        SyslogOrStderr::Syslog(sock)
+            .filter(|s| s.connect(path).is_ok())
     }
 }
 
@@ -220,7 +262,14 @@ impl<'a> MakeWriter<'a> for SyslogOrStderr {
 impl SyslogOrStderr {
     fn writer_with(&self, severity: u8) -> LineWriter<'_> {
         match self {
-            SyslogOrStderr::Stderr => LineWriter::Stderr(io::stderr()),
+            SyslogOrStderr::Stderr => match STDERR_REPLACED.get() {
+                Some(sock) => LineWriter::Syslog(SyslogLine {
+                    sock: sock.as_ref(),
+                    severity,
+                    buf: Vec::with_capacity(256),
+                }),
+                None => LineWriter::Stderr(io::stderr()),
+            },
             SyslogOrStderr::Syslog(sock) => LineWriter::Syslog(SyslogLine {
                 sock: sock.as_ref(),
                 severity,

@@ -7,22 +7,19 @@
 //! previous refresher; then, on MASTER only, a new refresher is forked that
 //! inherits the lock.
 
-use std::time::Duration;
+use std::path::Path;
+use std::time::{Duration, Instant};
 
-use crate::address::{self, Vip};
+use crate::address;
 use crate::cli::Options;
-use crate::config::Config;
+use crate::config::{self, Config};
 use crate::error::Error;
-use crate::event::{Event, Kind, State};
-use crate::keepalived::{self, KeepalivedConfig};
-use crate::lock::{self, Patience};
+use crate::event::{Event, State};
+use crate::lock;
 use crate::process::{self, Forked, ProcessHandle, ProcessId};
-use crate::provider::Spec;
 use crate::refresh::{self, Plan};
-
-/// keepalived SIGKILLs a STOP call's process group after 1 s: give the old
-/// refresher at most this long to go before SIGKILL, and leave margin.
-const STOP_KILL_AFTER: Duration = Duration::from_millis(500);
+use crate::setup::{self, Setup, Work};
+use crate::stop::{self, Places};
 
 /// keepalived SIGKILLs a STOP call 1 s after starting it; rules' commands
 /// run in groups of their own, which that kill would miss, so floaty ends
@@ -34,119 +31,94 @@ const STOP_RULES_DEADLINE: Duration = Duration::from_millis(750);
 /// "running" before it says so in the log (the refresher still runs).
 const READY_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// One instance this event applies to, with the addresses it manages.
-#[derive(Debug)]
-pub struct Target {
-    pub instance: String,
-    pub addresses: Vec<Vip>,
-}
-
-/// Resolve an event to the instances it concerns: the instance itself, or
-/// every member of the sync group.
-pub fn targets(
-    event: &Event,
-    cfg: &Config,
-    kconf: Option<&KeepalivedConfig>,
-) -> Result<Vec<Target>, Error> {
-    let names: Vec<String> = match (event.kind, kconf) {
-        (Kind::Instance, Some(k)) => match k.instance(&event.name) {
-            Some(i) => vec![i.name.clone()],
-            None => {
-                return Err(Error::UnknownInstance {
-                    name: event.name.clone(),
-                    conf: cfg.keepalived_config.clone(),
-                })
-            }
-        },
-        // vshn/floaty never read keepalived.conf when managed-addresses was
-        // set; keep accepting such setups even without a keepalived.conf.
-        (Kind::Instance, None) => vec![event.name.clone()],
-        (Kind::Group, Some(k)) => match k.group(&event.name) {
-            Some(g) => g.members.clone(),
-            None => {
-                return Err(Error::UnknownGroup {
-                    name: event.name.clone(),
-                    conf: cfg.keepalived_config.clone(),
-                })
-            }
-        },
-        (Kind::Group, None) => {
-            return Err(Error::UnknownGroup {
-                name: event.name.clone(),
-                conf: cfg.keepalived_config.clone(),
-            })
-        }
-    };
-    Ok(names
-        .into_iter()
-        .map(|name| {
-            let addresses = if !cfg.managed_addresses.is_empty() {
-                cfg.managed_addresses.clone()
-            } else {
-                kconf
-                    .and_then(|k| k.instance(&name))
-                    .map(|i| i.addresses())
-                    .unwrap_or_default()
-            };
-            Target {
-                instance: name,
-                addresses,
-            }
-        })
-        .collect())
-}
-
-/// Load keepalived.conf. With managed-addresses set and no keepalived.conf
-/// present, run without it (vshn/floaty compatibility).
-pub fn load_keepalived(cfg: &Config) -> Result<Option<KeepalivedConfig>, Error> {
-    if !cfg.managed_addresses.is_empty() && !cfg.keepalived_config.exists() {
-        return Ok(None);
+pub fn run(config_path: &Path, event: &Event, opts: &Options) -> Result<(), Error> {
+    let started = Instant::now();
+    // Everything that can be wrong with the input, found before the first
+    // side effect.
+    let checked = setup::load(config_path, opts.dry_run)
+        .and_then(|setup| setup.work_for(event).map(|work| (setup, work)));
+    if event.state.is_master() {
+        let (setup, work) = checked?;
+        log_event(event);
+        return master(&setup, work, event, started);
     }
-    let opts = keepalived::Options {
-        config_id: cfg.keepalived_config_id.clone(),
-    };
-    Ok(Some(keepalived::load(&cfg.keepalived_config, &opts)?))
+    log_event(event);
+    match checked {
+        Ok((setup, work)) => {
+            let names = work.into_iter().map(|w| w.instance).collect();
+            let names = stop::with_recorded_members(event, names, &setup.cfg.lock_file_template);
+            let failures = stop_names(&names, &setup.cfg.stop_settings(), event, started);
+            run_rules(&setup.cfg, event, started);
+            first(failures)
+        }
+        Err(e) => {
+            // The stop still happens: a refresher left running here would
+            // move the address back from the new MASTER.
+            let settings = config::stop_settings(config_path);
+            let names = stop::names_without_setup(event, &settings);
+            tracing::warn!(name = %event.name, state = %event.state,
+                "stopping without a valid configuration ({e})");
+            stop_names(&names, &settings, event, started);
+            Err(e)
+        }
+    }
 }
 
-pub fn run(cfg: &Config, event: &Event, opts: &Options) -> Result<(), Error> {
-    let started = std::time::Instant::now();
-    // Validation first: nothing below may fail on bad input.
-    cfg.validate_for_run(opts.dry_run)?;
-    let spec = Spec::from_config(cfg, opts.dry_run)?;
-    let kconf = load_keepalived(cfg)?;
-    let targets = targets(event, cfg, kconf.as_ref())?;
-    // The split-brain guard's settings, checked before any side effect.
-    let mut guards = targets
-        .iter()
-        .map(|t| crate::vip::guard_for(cfg, kconf.as_ref(), &t.instance))
-        .collect::<Result<Vec<_>, _>>()?
-        .into_iter();
-
+fn log_event(event: &Event) {
     tracing::info!(kind = %event.kind, name = %event.name, state = %event.state,
         priority = event.priority.map(|p| p as i64).unwrap_or(-1), "keepalived event");
+}
 
-    let patience = Patience {
-        timeout: cfg.lock_timeout,
-        kill_after: if event.state == State::Stop {
-            (cfg.lock_timeout / 2).min(STOP_KILL_AFTER)
-        } else {
-            cfg.lock_timeout / 2
-        },
-    };
-    let keepalived = if event.state.is_master() {
-        process::keepalived_ancestors()
-    } else {
-        Vec::new()
-    };
+fn stop_names(
+    names: &[String],
+    settings: &config::StopSettings,
+    event: &Event,
+    started: Instant,
+) -> Vec<Error> {
+    let patience = stop::patience(event.state, settings.lock_timeout, started);
+    stop::stop_all(
+        names,
+        &Places::from_settings(settings),
+        patience,
+        lock::Ticket::current(),
+        event.state,
+    )
+}
 
+fn first(failures: Vec<Error>) -> Result<(), Error> {
+    match failures.into_iter().next() {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// MASTER: take each instance's lock (stopping the refresher that holds
+/// it), then fork a refresher that inherits the lock.
+fn master(setup: &Setup, work: Vec<Work>, event: &Event, started: Instant) -> Result<(), Error> {
+    let cfg = &setup.cfg;
+    let patience = stop::patience(event.state, cfg.lock_timeout, started);
+    let keepalived = process::keepalived_ancestors();
+    let legacy = stop::legacy_template(cfg.stop_settings().template_from_file);
     // Orders this call against others for the same instance that run at
     // the same time (keepalived does not wait for notify programs).
     let ticket = lock::Ticket::current();
     let mut failures = Vec::new();
-    for target in targets {
-        let guard = guards.next().flatten();
-        let path = cfg.lock_file_template.path_for(&target.instance);
-        let acquired = lock::acquire_in_order(&path, &target.instance, patience, ticket.clone());
+    for target in work {
+        if let Some(legacy) = &legacy {
+            // After an upgrade, the refresher an older floaty started.
+            let _ = stop::stop_all(
+                std::slice::from_ref(&target.instance),
+                &Places {
+                    template: legacy.clone(),
+                    legacy: None,
+                },
+                patience,
+                None,
+                event.state,
+            );
+        }
+        let acquired =
+            lock::acquire_in_order(&target.lock_path, &target.instance, patience, ticket.clone());
         let lock = match acquired {
             Ok(lock::Acquired::Locked(l)) => l,
             Ok(lock::Acquired::Stale { newer_pid }) => {
@@ -160,11 +132,6 @@ pub fn run(cfg: &Config, event: &Event, opts: &Options) -> Result<(), Error> {
                 continue;
             }
         };
-        if !event.state.is_master() {
-            tracing::info!(instance = %target.instance, state = %event.state, "refresher stopped, lock released");
-            lock.release();
-            continue;
-        }
         if target.addresses.is_empty() {
             tracing::warn!(instance = %target.instance, "no addresses to manage (no virtual_ipaddress and no managed-addresses)");
             lock.release();
@@ -172,27 +139,24 @@ pub fn run(cfg: &Config, event: &Event, opts: &Options) -> Result<(), Error> {
         }
         let plan = Plan {
             instance: target.instance.clone(),
-            addresses: address::host_addresses(&target.addresses),
+            addresses: target.addresses,
             interval: cfg.refresh_interval,
             timeout: cfg.refresh_timeout,
             back_off: cfg.back_off,
-            spec: spec.clone(),
+            spec: setup.spec.clone(),
             keepalived: keepalived
                 .iter()
                 .filter_map(|id| ProcessHandle::open(*id).map(ProcessHandle::into_fd))
                 .collect(),
         };
-        if let Err(e) = start_refresher(plan, guard, lock) {
+        if let Err(e) = start_refresher(plan, target.guard, target.group, lock) {
             failures.push(e);
         }
     }
     // After the refresher handling (already done: rules never delay it),
     // and whether or not it failed: the event happened.
     run_rules(cfg, event, started);
-    match failures.into_iter().next() {
-        Some(e) => Err(e),
-        None => Ok(()),
-    }
+    first(failures)
 }
 
 /// Run the matching rules in this call, one after the other. A STOP call
@@ -222,14 +186,20 @@ fn run_rules(cfg: &Config, event: &Event, started: std::time::Instant) {
 fn start_refresher(
     plan: Plan,
     guard: Option<crate::vip::Guard>,
+    group: Option<String>,
     mut lock: lock::InstanceLock,
 ) -> Result<(), Error> {
     let instance = plan.instance.clone();
     let addresses = address::comma_list(&plan.addresses);
+    let lets_go = crate::logging::refresher_lets_go_of_stderr();
     match process::fork_detached(READY_TIMEOUT).map_err(Error::Fork)? {
         Forked::Parent { child, ready } => {
             if ready {
                 tracing::info!(instance = %instance, addresses = %addresses, pid = child, "refresher started");
+                if lets_go {
+                    tracing::info!(instance = %instance, pid = child,
+                        "the refresher logs to syslog: stderr is a pipe or socket, which it would hold open until the next event");
+                }
             } else {
                 tracing::warn!(instance = %instance, pid = child, "refresher did not report running in time");
             }
@@ -240,7 +210,7 @@ fn start_refresher(
         Forked::Child { ready } => {
             process::protect_from_oom_killer();
             let code = match ProcessId::current() {
-                Some(me) => match lock.record_owner(me, &instance) {
+                Some(me) => match lock.record_owner(me, &instance, group.as_deref()) {
                     Ok(()) => refresh::run(plan, guard, ready),
                     Err(e) => {
                         tracing::error!(instance = %instance, "{e}");

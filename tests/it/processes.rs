@@ -58,27 +58,42 @@ fn a_symlink_at_the_lock_path_is_refused_and_not_followed() {
     assert!(mock.requests().is_empty());
 }
 
-/// A lock directory that does not exist is found at run time (exit 1),
-/// not when the config is loaded: `/run/lock` is a tmpfs made at boot, and
-/// `--check` on a build host must not fail for it.
+/// A missing lock directory whose parent is safe is made on first use
+/// (`/run` is a tmpfs emptied at boot, so the default `/run/floaty` must
+/// be); one that cannot be made is found at run time (exit 1), not when the
+/// config is loaded, so `--check` on a build host does not fail for it.
 #[test]
-fn a_missing_lock_directory_is_one_clear_error() {
+fn a_missing_lock_directory_is_made_or_one_clear_error() {
+    use std::os::unix::fs::PermissionsExt;
     let mock = mock_cloudscale();
     let w = World::new(&mock.url(), SERVER_A, "");
     fs::remove_dir(w.path("lock")).unwrap();
     let out = w.notify(&["INSTANCE", "VI_1", "MASTER"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mode = fs::metadata(w.path("lock")).unwrap().permissions().mode();
+    assert_eq!(mode & 0o7777, 0o755);
+    w.backup_ends_the_refresher();
+
+    let deeper = w.path("gone/deeper");
+    let yaml = fs::read_to_string(&w.config).unwrap().replace(
+        &format!("{}/lock/", w.dir.path().display()),
+        &format!("{}/", deeper.display()),
+    );
+    fs::write(&w.config, yaml).unwrap();
+    let requests = mock.requests().len();
+    let out = w.notify(&["INSTANCE", "VI_1", "MASTER"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let err = stderr(&out);
     let want = format!(
-        "lock directory {} does not exist; create it or change lock-file-template",
-        w.path("lock").display()
+        "lock directory {} does not exist and cannot be created",
+        deeper.display()
     );
     let errors: Vec<&str> = err.lines().filter(|l| l.contains("ERROR")).collect();
     assert!(
         !errors.is_empty() && errors.iter().all(|l| l.contains(&want)),
         "{err}"
     );
-    assert!(mock.requests().is_empty());
+    assert_eq!(mock.requests().len(), requests);
     let out = w.run(&["--check", w.config.to_str().unwrap()]);
     assert!(out.status.success(), "{}", stderr(&out));
 }

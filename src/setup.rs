@@ -1,0 +1,170 @@
+//! Everything checked before the first side effect, in one place.
+//!
+//! [`load`] reads and checks floaty.yml, the provider settings and
+//! keepalived.conf; [`Setup::work_for`] turns one event into the instances
+//! it concerns, each with its lock path (in a directory checked to be safe)
+//! and, for MASTER, its split-brain guard. Whatever fails here fails with
+//! nothing done: no lock taken, no process signalled, no API call.
+//!
+//! A stop (BACKUP, FAULT, STOP, DELETED) must stop even when this fails;
+//! that short road is `stop.rs`, which needs only the lock path.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use crate::address::{self, Vip};
+use crate::config::{self, Config};
+use crate::error::Error;
+use crate::event::{Event, Kind};
+use crate::keepalived::{self, KeepalivedConfig};
+use crate::lock;
+use crate::provider::Spec;
+use crate::vip::Guard;
+
+/// A checked configuration: the provider spec has its credentials and
+/// keepalived.conf is parsed (absent only where vshn/floaty allowed it).
+pub struct Setup {
+    pub cfg: Config,
+    pub spec: Spec,
+    pub kconf: Option<KeepalivedConfig>,
+}
+
+/// One instance an event concerns, ready to act on.
+pub struct Work {
+    pub instance: String,
+    /// The sync group whose event this is, recorded in the lock so a later
+    /// GROUP stop finds the instance without keepalived.conf.
+    pub group: Option<String>,
+    pub addresses: Vec<IpAddr>,
+    pub lock_path: PathBuf,
+    /// The split-brain guard; `None` when verify-master does not apply.
+    pub guard: Option<Guard>,
+}
+
+pub fn load(config_path: &Path, dry_run: bool) -> Result<Setup, Error> {
+    let cfg = config::load(config_path)?;
+    cfg.validate_for_run(dry_run)?;
+    let spec = Spec::from_config(&cfg, dry_run)?;
+    let kconf = load_keepalived(&cfg)?;
+    Ok(Setup { cfg, spec, kconf })
+}
+
+/// Load keepalived.conf. With managed-addresses set and no keepalived.conf
+/// present, run without it (vshn/floaty compatibility).
+pub fn load_keepalived(cfg: &Config) -> Result<Option<KeepalivedConfig>, Error> {
+    if !cfg.managed_addresses.is_empty() && !cfg.keepalived_config.exists() {
+        return Ok(None);
+    }
+    let opts = keepalived::Options {
+        config_id: cfg.keepalived_config_id.clone(),
+    };
+    Ok(Some(keepalived::load(&cfg.keepalived_config, &opts)?))
+}
+
+impl Setup {
+    /// The instances `event` concerns: the instance itself, or every member
+    /// of the sync group. Fails on names keepalived.conf does not know, on
+    /// `verify-master: always` without VIPs to check, and on a lock
+    /// directory other users could write.
+    pub fn work_for(&self, event: &Event) -> Result<Vec<Work>, Error> {
+        let group = (event.kind == Kind::Group).then_some(event.name.as_str());
+        self.names(event)?
+            .into_iter()
+            .map(|instance| self.work(instance, group, event.state.is_master()))
+            .collect()
+    }
+
+    /// The work for one instance keepalived.conf declares (or any name,
+    /// without a keepalived.conf), as for a MASTER event when `master`.
+    pub fn instance_work(&self, name: &str, master: bool) -> Result<Work, Error> {
+        let instance = match &self.kconf {
+            Some(k) => k
+                .instance(name)
+                .map(|i| i.name.clone())
+                .ok_or_else(|| Error::UnknownInstance {
+                    name: name.to_string(),
+                    conf: self.cfg.keepalived_config.clone(),
+                })?,
+            None => name.to_string(),
+        };
+        self.work(instance, None, master)
+    }
+
+    fn work(&self, instance: String, group: Option<&str>, master: bool) -> Result<Work, Error> {
+        let lock_path = self.cfg.lock_file_template.path_for(&instance);
+        match lock::check_dir(&lock::dir_of(&lock_path)) {
+            // Found when the lock is taken (exit 1): a build host running
+            // `--check` need not have the run-time directory.
+            Ok(_) | Err(lock::LockError::MissingDir(_)) => {}
+            Err(e) => return Err(Error::LockPlace(e)),
+        }
+        let guard = if master {
+            crate::vip::guard_for(&self.cfg, self.kconf.as_ref(), &instance)?
+        } else {
+            None
+        };
+        Ok(Work {
+            addresses: address::host_addresses(&self.addresses_of(&instance)),
+            group: group.map(str::to_string),
+            lock_path,
+            guard,
+            instance,
+        })
+    }
+
+    /// For the FIFO daemon, which serves every instance: `verify-master:
+    /// always` on an instance without VIPs is a config error found before
+    /// anything starts, as notify mode finds it for its one instance.
+    pub fn check_guards(&self) -> Result<(), Error> {
+        for instance in self.kconf.iter().flat_map(|k| &k.instances) {
+            crate::vip::guard_for(&self.cfg, self.kconf.as_ref(), &instance.name)?;
+        }
+        Ok(())
+    }
+
+    /// Every instance keepalived.conf declares, with its addresses (for
+    /// `--check` and the FIFO daemon's start-up).
+    pub fn instances(&self) -> Vec<(String, Vec<Vip>)> {
+        self.kconf
+            .iter()
+            .flat_map(|k| &k.instances)
+            .map(|i| (i.name.clone(), self.addresses_of(&i.name)))
+            .collect()
+    }
+
+    fn names(&self, event: &Event) -> Result<Vec<String>, Error> {
+        let unknown_instance = || Error::UnknownInstance {
+            name: event.name.clone(),
+            conf: self.cfg.keepalived_config.clone(),
+        };
+        let unknown_group = || Error::UnknownGroup {
+            name: event.name.clone(),
+            conf: self.cfg.keepalived_config.clone(),
+        };
+        match (event.kind, &self.kconf) {
+            (Kind::Instance, Some(k)) => k
+                .instance(&event.name)
+                .map(|i| vec![i.name.clone()])
+                .ok_or_else(unknown_instance),
+            // vshn/floaty never read keepalived.conf when managed-addresses
+            // was set; keep accepting such setups without a keepalived.conf.
+            (Kind::Instance, None) => Ok(vec![event.name.clone()]),
+            (Kind::Group, Some(k)) => k
+                .group(&event.name)
+                .map(|g| g.members.clone())
+                .ok_or_else(unknown_group),
+            (Kind::Group, None) => Err(unknown_group()),
+        }
+    }
+
+    fn addresses_of(&self, instance: &str) -> Vec<Vip> {
+        if !self.cfg.managed_addresses.is_empty() {
+            return self.cfg.managed_addresses.clone();
+        }
+        self.kconf
+            .as_ref()
+            .and_then(|k| k.instance(instance))
+            .map(|i| i.addresses())
+            .unwrap_or_default()
+    }
+}
