@@ -6,6 +6,7 @@ mod support;
 mod bad_input;
 mod e2e;
 mod exoscale;
+mod fail_safe;
 mod faults;
 mod fifo;
 mod fifo_e2e;
