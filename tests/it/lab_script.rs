@@ -62,4 +62,9 @@ fn a_typed_line_is_one_command_or_blank() {
     );
     assert_eq!(parse_command("   "), Ok(None));
     assert!(parse_command("help").is_err());
+    // The lab prints a verb by the name it is typed with.
+    for verb in [Verb::Stop, Verb::Start, Verb::Kill] {
+        let line = format!("{} a", verb.as_str());
+        assert_eq!(parse_command(&line), Ok(Some(Command::Act(verb, "a"))));
+    }
 }
