@@ -16,13 +16,18 @@
 //!
 //! When is this decided again? Cargo reruns this script when this file or
 //! PATH changes, when a tool it found changes (upgraded, removed), and,
-//! for a tool it did not find, when any directory it was looked for in
-//! changes: installing keepalived later (apt-get) adds `keepalived` to
-//! /usr/sbin, which changes that directory's modification time, so the
-//! next `cargo test` reruns this script and builds the root tests as
-//! runnable. (Cargo cannot see a change of user: building as a user and
-//! then running `sudo cargo test` reruns it only because sudo changes
-//! USER and SUDO_UID, listed below; with anything else, `touch build.rs`.)
+//! while a tool is missing, when a system directory it would be installed
+//! in changes (`SYSTEM_DIRS`): installing keepalived later (apt-get) adds
+//! `keepalived` to /usr/sbin, which changes that directory's modification
+//! time (whatever the mtime dpkg gives the file itself), so the next
+//! `cargo test` reruns this script and builds the root tests as runnable
+//! (recompiling the floaty package, whose targets all get the cfg).
+//! Other PATH directories are searched but not watched (Cargo would scan
+//! each one whole on every build, and PATH may hold big trees): a tool
+//! dropped into one of those later needs `touch build.rs`. Cargo cannot
+//! see a change of user either: building as a user and then running `sudo
+//! cargo test` reruns this only because sudo changes USER and SUDO_UID,
+//! listed below; after `su` or `setpriv`, `touch build.rs`.
 
 use std::env;
 use std::fs;
@@ -31,6 +36,15 @@ use std::path::{Path, PathBuf};
 
 const ROOT_TESTS: &str = "floaty_root_tests";
 const SYSTEMD_ANALYZE_TESTS: &str = "floaty_systemd_analyze_tests";
+/// Where packages install the tools: watched while one is missing.
+const SYSTEM_DIRS: [&str; 6] = [
+    "/usr/sbin",
+    "/sbin",
+    "/usr/local/sbin",
+    "/usr/bin",
+    "/bin",
+    "/usr/local/bin",
+];
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
@@ -72,8 +86,8 @@ fn effective_uid() -> Option<u32> {
 }
 
 /// Whether an executable `tool` is in one of `dirs`, with the
-/// `rerun-if-changed` lines that notice it appearing or changing: the
-/// file when found, every directory looked in otherwise.
+/// `rerun-if-changed` lines that notice it changing or appearing: the
+/// file when found, the system directories among `dirs` otherwise.
 fn find(tool: &str, dirs: &[PathBuf]) -> bool {
     match dirs.iter().map(|d| d.join(tool)).find(|p| executable(p)) {
         Some(found) => {
@@ -81,8 +95,13 @@ fn find(tool: &str, dirs: &[PathBuf]) -> bool {
             true
         }
         None => {
-            for dir in dirs.iter().filter(|d| d.is_dir()) {
-                println!("cargo:rerun-if-changed={}", dir.display());
+            let mut watched: Vec<&PathBuf> = Vec::new();
+            for dir in dirs {
+                let system = SYSTEM_DIRS.iter().any(|s| dir.as_os_str() == *s);
+                if system && dir.is_dir() && !watched.contains(&dir) {
+                    println!("cargo:rerun-if-changed={}", dir.display());
+                    watched.push(dir);
+                }
             }
             false
         }
