@@ -13,7 +13,9 @@
 //! `--script "wait a; stop a; wait b; quit"` runs commands without a
 //! terminal (`wait [NODE]` waits until the lab has converged on one MASTER,
 //! or on NODE: it alone holds the VIP and runs a refresher, and the API
-//! points at it); CI runs it that way so the lab cannot rot.
+//! points at it); CI runs it that way so the lab cannot rot. The whole
+//! script is checked first: one command the lab does not know (or a
+//! `wait z`, a `stop` without a node) and it exits 2 before it starts.
 
 #![allow(dead_code, unused_imports)]
 
@@ -21,6 +23,7 @@
 mod exoscale;
 #[path = "../../tests/it/lab.rs"]
 mod lab;
+mod script;
 #[path = "../../tests/it/support.rs"]
 mod support;
 
@@ -31,6 +34,7 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use lab::{secs, Cloud, Lab, Skip, Snapshot};
+use script::{Command, Verb};
 
 /// How often the lab is looked at (each look runs `ip addr` per node).
 const TICK: Duration = Duration::from_millis(100);
@@ -50,10 +54,20 @@ fn main() -> ExitCode {
     } else {
         Cloud::Cloudscale
     };
-    let script = args
-        .iter()
-        .position(|a| a == "--script")
-        .map(|i| args.get(i + 1).cloned().unwrap_or_default());
+    let script = match args.iter().position(|a| a == "--script") {
+        None => None,
+        Some(i) => match args.get(i + 1).map(|s| script::parse_script(s)) {
+            Some(Ok(commands)) => Some(commands),
+            Some(Err(e)) => {
+                eprintln!("lab: --script: {e}");
+                return ExitCode::from(2);
+            }
+            None => {
+                eprintln!("lab: --script needs the commands (\"wait a; stop a; quit\")");
+                return ExitCode::from(2);
+            }
+        },
+    };
     // Ctrl-C must tear the namespaces down, not leave them behind.
     // SAFETY: the handler only stores to an atomic.
     unsafe { libc::signal(libc::SIGINT, on_sigint as *const () as libc::sighandler_t) };
@@ -73,7 +87,7 @@ fn main() -> ExitCode {
     }
     banner(&lab, cloud);
     let commands = match script {
-        Some(s) => scripted(&s),
+        Some(s) => scripted(s),
         None => from_stdin(),
     };
     let ok = drive(&mut lab, commands);
@@ -98,21 +112,20 @@ fn banner(lab: &Lab, cloud: Cloud) {
             n.dir.display()
         );
     }
-    println!(
-        "commands: stop a|b, start a|b, kill a|b, wait [a|b], status, quit (Ctrl-C also quits)"
-    );
+    println!("commands: {} (Ctrl-C also quits)", script::HELP);
 }
 
-/// One command, or the end of commands.
+/// One command, a line typed that is none, or the end of commands.
 enum Input {
-    Line(String),
+    Command(Command),
+    Unknown(String),
     End,
 }
 
-fn scripted(script: &str) -> Receiver<Input> {
+fn scripted(script: Vec<Command>) -> Receiver<Input> {
     let (tx, rx) = mpsc::channel();
-    for cmd in script.split(';').map(str::trim).filter(|c| !c.is_empty()) {
-        let _ = tx.send(Input::Line(cmd.to_string()));
+    for cmd in script {
+        let _ = tx.send(Input::Command(cmd));
     }
     let _ = tx.send(Input::End);
     rx
@@ -123,7 +136,12 @@ fn from_stdin() -> Receiver<Input> {
     std::thread::spawn(move || {
         for line in std::io::stdin().lock().lines() {
             let Ok(line) = line else { break };
-            if tx.send(Input::Line(line)).is_err() {
+            let input = match script::parse_command(&line) {
+                Ok(Some(cmd)) => Input::Command(cmd),
+                Ok(None) => continue,
+                Err(e) => Input::Unknown(e),
+            };
+            if tx.send(input).is_err() {
                 return;
             }
         }
@@ -144,7 +162,8 @@ fn drive(lab: &mut Lab, commands: Receiver<Input>) -> bool {
             return true;
         }
         match commands.recv_timeout(TICK) {
-            Ok(Input::Line(line)) => match run(lab, &mut watch, t0, line.trim()) {
+            Ok(Input::Unknown(e)) => println!("? {e}; try: {}", script::HELP),
+            Ok(Input::Command(cmd)) => match run(lab, &mut watch, t0, cmd) {
                 Ok(Flow::Go) => {}
                 Ok(Flow::Quit) => return true,
                 Err(e) => {
@@ -164,14 +183,11 @@ enum Flow {
     Quit,
 }
 
-fn run(lab: &mut Lab, watch: &mut Watch, t0: Instant, line: &str) -> Result<Flow, String> {
-    let words: Vec<&str> = line.split_whitespace().collect();
-    match words.as_slice() {
-        [] => {}
-        ["quit" | "q" | "exit"] => return Ok(Flow::Quit),
-        ["status"] => watch.print(t0),
-        ["wait", rest @ ..] if rest.len() <= 1 => {
-            let want = rest.first().copied();
+fn run(lab: &mut Lab, watch: &mut Watch, t0: Instant, cmd: Command) -> Result<Flow, String> {
+    match cmd {
+        Command::Quit => return Ok(Flow::Quit),
+        Command::Status => watch.print(t0),
+        Command::Wait(want) => {
             let started = Instant::now();
             loop {
                 let snap = lab.snapshot();
@@ -193,21 +209,21 @@ fn run(lab: &mut Lab, watch: &mut Watch, t0: Instant, line: &str) -> Result<Flow
                 std::thread::sleep(TICK);
             }
         }
-        [verb @ ("stop" | "start" | "kill"), node @ ("a" | "b")] => {
-            println!("[{:>7}] > {verb} {node}", secs(t0.elapsed()));
-            watch.mark(verb, node);
+        Command::Act(verb, node) => {
+            let name = verb.as_str();
+            println!("[{:>7}] > {name} {node}", secs(t0.elapsed()));
+            watch.mark(name, node);
             let n = lab.node(node);
-            let result = match *verb {
-                "stop" => n.stop().map(|_| ()),
-                "start" => n.start(),
-                _ => {
+            let result = match verb {
+                Verb::Stop => n.stop().map(|_| ()),
+                Verb::Start => n.start(),
+                Verb::Kill => {
                     n.kill();
                     Ok(())
                 }
             };
-            result.map_err(|e| format!("{verb} {node}: {e}"))?;
+            result.map_err(|e| format!("{name} {node}: {e}"))?;
         }
-        _ => println!("? try: stop a|b, start a|b, kill a|b, wait [a|b], status, quit"),
     }
     Ok(Flow::Go)
 }

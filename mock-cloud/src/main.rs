@@ -44,12 +44,25 @@ struct Args {
     zone: Option<String>,
 }
 
-fn parse(mut argv: impl Iterator<Item = String>) -> Result<(String, Args), String> {
+const COMMANDS: [&str; 4] = ["cloudscale", "metadata", "exoscale", "exoscale-metadata"];
+
+/// The command and its arguments, or `None` for `-h`/`--help` (anywhere a
+/// flag may be). A usage error is one line.
+fn parse(mut argv: impl Iterator<Item = String>) -> Result<Option<(String, Args)>, String> {
     let command = argv.next().ok_or("missing command")?;
+    if command == "-h" || command == "--help" {
+        return Ok(None);
+    }
+    if !COMMANDS.contains(&command.as_str()) {
+        return Err(format!(
+            "unknown command: {command} (commands: {})",
+            COMMANDS.join(", ")
+        ));
+    }
     let mut args = Args::default();
     while let Some(flag) = argv.next() {
         if flag == "-h" || flag == "--help" {
-            return Err(String::new());
+            return Ok(None);
         }
         // Accept both `--flag value` and `--flag=value`.
         let (flag, inline) = match flag.split_once('=') {
@@ -89,17 +102,18 @@ fn parse(mut argv: impl Iterator<Item = String>) -> Result<(String, Args), Strin
             other => return Err(format!("unknown argument: {other}")),
         }
     }
-    Ok((command, args))
+    Ok(Some((command, args)))
 }
 
 fn main() -> ExitCode {
     let (command, args) = match parse(std::env::args().skip(1)) {
-        Ok(parsed) => parsed,
+        Ok(Some(parsed)) => parsed,
+        Ok(None) => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
         Err(e) => {
-            if !e.is_empty() {
-                eprintln!("floaty-mock-cloud: {e}");
-            }
-            eprintln!("{USAGE}");
+            eprintln!("floaty-mock-cloud: {e} (see --help)");
             return ExitCode::from(2);
         }
     };
@@ -167,7 +181,7 @@ fn run(command: &str, args: Args) -> Result<(), String> {
             announce(&mock.url())?;
             Box::new(mock)
         }
-        other => return Err(format!("unknown command: {other}\n{USAGE}")),
+        other => return Err(format!("unknown command: {other}")),
     };
     wait_for_the_end();
     Ok(())
@@ -244,7 +258,8 @@ mod tests {
             "cloudscale --listen 0.0.0.0:8080 --token t --server u1=db1 --server=u2 \
              --floating-ip 192.0.2.1=u1 --floating-ip 2001:db8::1 --state-file /tmp/s",
         ))
-        .expect("parses");
+        .expect("parses")
+        .expect("not --help");
         assert_eq!(cmd, "cloudscale");
         assert_eq!(a.listen.as_deref(), Some("0.0.0.0:8080"));
         assert_eq!(
@@ -261,7 +276,8 @@ mod tests {
         let (cmd, a) = parse(argv(
             "exoscale --key EXOk --secret=s --server u1=lb-a --floating-ip 192.0.2.1=u1",
         ))
-        .expect("parses");
+        .expect("parses")
+        .expect("not --help");
         assert_eq!(cmd, "exoscale");
         assert_eq!(
             (a.key.as_deref(), a.secret.as_deref()),
@@ -274,5 +290,10 @@ mod tests {
         assert!(parse(argv("cloudscale --token")).is_err());
         assert!(parse(argv("cloudscale --bogus 1")).is_err());
         assert!(parse(argv("cloudscale --floating-ip nope")).is_err());
+        assert!(parse(argv("frobnicate --token t")).is_err());
+        assert!(parse(argv("")).is_err());
+        for help in ["--help", "-h", "cloudscale --help", "exoscale --key k -h"] {
+            assert!(parse(argv(help)).expect(help).is_none(), "{help}");
+        }
     }
 }

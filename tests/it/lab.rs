@@ -42,7 +42,9 @@ pub const KEEP: &str = "FLOATY_LAB_KEEP";
 /// How often conditions that need a process spawn (`ip addr`) are polled.
 const POLL: Duration = Duration::from_millis(25);
 
-/// Why the lab cannot run here; tests print it and pass.
+/// Why the lab cannot run here. The tests that need the lab are ignored
+/// when the build found this host unable to run it (build.rs), and fail
+/// with this reason when it cannot run all the same.
 #[derive(Debug)]
 pub struct Skip(pub String);
 

@@ -12,6 +12,7 @@ mod fifo;
 mod fifo_e2e;
 mod keepalived_conf;
 mod lab;
+mod lab_script;
 mod notify;
 mod processes;
 mod rules;
