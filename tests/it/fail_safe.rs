@@ -231,6 +231,7 @@ impl Drop for Reap {
 }
 
 #[test]
+#[cfg_attr(not(floaty_root_tests), ignore = "needs root, keepalived and ip")]
 fn a_non_root_user_can_neither_forge_a_lock_nor_block_floaty() {
     assert!(rustix::process::geteuid().is_root(), "this test runs as root (CI does)");
     let mock = mock_cloudscale();
@@ -298,6 +299,7 @@ fn a_non_root_user_can_neither_forge_a_lock_nor_block_floaty() {
 }
 
 #[test]
+#[cfg_attr(not(floaty_root_tests), ignore = "needs root, keepalived and ip")]
 fn an_older_floatys_refresher_in_var_lock_is_stopped_after_an_upgrade() {
     assert!(rustix::process::geteuid().is_root(), "this test runs as root (CI does)");
     let name = format!("floaty-upgrade-test-{}", std::process::id());
