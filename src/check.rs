@@ -25,11 +25,9 @@ struct Report {
 /// build host that has none.
 pub fn run(config_path: &Path) -> Result<(), Error> {
     let setup = setup::load(config_path, true)?;
-    setup.check_guards()?;
+    setup.check_every_instance()?;
     let mut instances = BTreeMap::new();
     for (name, addresses) in setup.instances() {
-        // The lock directory of every instance, as its MASTER call checks it.
-        setup.instance_work(&name, true)?;
         instances.insert(name, addresses.iter().map(|a| a.to_string()).collect());
     }
     let report = Report {

@@ -66,7 +66,7 @@ pub enum FifoError {
 
 fn load_setup(path: &Path, dry_run: bool) -> Result<Setup, Error> {
     let setup = setup::load(path, dry_run)?;
-    setup.check_guards()?;
+    setup.check_every_instance()?;
     Ok(setup)
 }
 

@@ -105,17 +105,7 @@ fn master(setup: &Setup, work: Vec<Work>, event: &Event, started: Instant) -> Re
     let mut failures = Vec::new();
     for target in work {
         if let Some(legacy) = &legacy {
-            // After an upgrade, the refresher an older floaty started.
-            let _ = stop::stop_all(
-                std::slice::from_ref(&target.instance),
-                &Places {
-                    template: legacy.clone(),
-                    legacy: None,
-                },
-                patience,
-                None,
-                event.state,
-            );
+            stop::stop_legacy(&target.instance, legacy, patience);
         }
         let acquired =
             lock::acquire_in_order(&target.lock_path, &target.instance, patience, ticket.clone());

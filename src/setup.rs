@@ -112,12 +112,12 @@ impl Setup {
         })
     }
 
-    /// For the FIFO daemon, which serves every instance: `verify-master:
-    /// always` on an instance without VIPs is a config error found before
-    /// anything starts, as notify mode finds it for its one instance.
-    pub fn check_guards(&self) -> Result<(), Error> {
+    /// For the FIFO daemon and `--check`, which concern every instance:
+    /// what a MASTER call for each would check (its split-brain guard, its
+    /// lock directory), found before anything starts.
+    pub fn check_every_instance(&self) -> Result<(), Error> {
         for instance in self.kconf.iter().flat_map(|k| &k.instances) {
-            crate::vip::guard_for(&self.cfg, self.kconf.as_ref(), &instance.name)?;
+            self.work(instance.name.clone(), None, true)?;
         }
         Ok(())
     }

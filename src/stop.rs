@@ -168,7 +168,7 @@ fn stop_one(
     state: State,
 ) -> Result<(), Error> {
     if let Some(legacy) = &places.legacy {
-        stop_untrusted(instance, &legacy.path_for(instance), patience, true);
+        stop_legacy(instance, legacy, patience);
     }
     let path = places.template.path_for(instance);
     match lock::check_dir(&lock::dir_of(&path)) {
@@ -198,6 +198,12 @@ fn stop_one(
             Err(Error::from(e))
         }
     }
+}
+
+/// After an upgrade: stop the refresher an older floaty started for
+/// `instance` under its default lock place, when it provably is one.
+pub fn stop_legacy(instance: &str, legacy: &LockTemplate, patience: Patience) {
+    stop_untrusted(instance, &legacy.path_for(instance), patience, true);
 }
 
 /// A lock file in a place floaty does not trust: stop the refresher it
