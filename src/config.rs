@@ -30,7 +30,14 @@ use uuid::Uuid;
 use crate::address::Vip;
 use crate::duration;
 
-const DEFAULT_LOCK_FILE_TEMPLATE: &str = "/var/lock/floaty.%s.lock";
+/// In a directory of floaty's own that other users cannot write, not in
+/// `/var/lock`: that is `/run/lock`, mode 1777, where any local user could
+/// create, hold or forge floaty's lock files.
+pub const DEFAULT_LOCK_FILE_TEMPLATE: &str = "/run/floaty/floaty.%s.lock";
+/// The default of floaty before 0.2 (and of vshn/floaty). A stop must also
+/// look there: a refresher started by an older floaty, before an upgrade,
+/// holds its lock in this place and must still be found and ended.
+pub const LEGACY_LOCK_FILE_TEMPLATE: &str = "/var/lock/floaty.%s.lock";
 const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(10);
 const DEFAULT_KEEPALIVED_CONFIG: &str = "/etc/keepalived/keepalived.conf";
 const DEFAULT_REFRESH_INTERVAL: Duration = Duration::from_secs(60);
@@ -45,7 +52,11 @@ const DEFAULT_CLOUDSCALE_ENDPOINT: &str = "https://api.cloudscale.ch/";
 pub struct Config {
     /// The file this came from, for messages that point the user back to it.
     pub path: PathBuf,
+    /// Relative templates already resolved against the file's directory.
     pub lock_file_template: LockTemplate,
+    /// Whether `lock-file-template` was set (else it is the default, and a
+    /// stop also looks at [`LEGACY_LOCK_FILE_TEMPLATE`]).
+    pub lock_template_from_file: bool,
     pub lock_timeout: Duration,
     pub keepalived_config: PathBuf,
     /// keepalived's `-i`/`--config-id`: picks the `@id`-prefixed lines of a
@@ -322,6 +333,26 @@ impl LockTemplate {
         &self.0
     }
 
+    /// A relative template made absolute against `dir` (the YAML file's
+    /// directory), as `keepalived-config` is: keepalived runs notify
+    /// programs from `/`, so "relative to the caller" meant `/` there and
+    /// the shell's directory when tried by hand.
+    pub fn relative_to(self, dir: &Path) -> Result<LockTemplate, String> {
+        if Path::new(&self.0).is_absolute() || dir.as_os_str().is_empty() {
+            return Ok(self);
+        }
+        let Some(dir) = dir.to_str() else {
+            return Err(format!(
+                "{:?} is relative and the config file's directory is not UTF-8; write an absolute path",
+                self.0
+            ));
+        };
+        // The directory is literal text: a `%` in it is not a directive.
+        let dir = dir.replace('%', "%%");
+        let joined = Path::new(&dir).join(&self.0);
+        Ok(LockTemplate(joined.to_string_lossy().into_owned()))
+    }
+
     /// The lock file for one VRRP instance or group. The name comes from
     /// keepalived, i.e. from whoever wrote keepalived.conf, so it is
     /// percent-encoded down to `[A-Za-z0-9._~-]`: no `/`, no `..`, no
@@ -380,11 +411,19 @@ fn encode_name(name: &str) -> String {
 /// treats every variant as a usage error (exit status 2).
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("{}: cannot read config file: {source}", path.display())]
+    #[error("{}: cannot read config file: {source}", shown_path(path))]
     Read {
         path: PathBuf,
         #[source]
         source: std::io::Error,
+    },
+    /// Not a file floaty reads at all (a FIFO would block for ever, a
+    /// device never end), so it is refused before it is read.
+    #[error("{}: {problem}; CONFIG must be floaty's YAML file", shown_path(path))]
+    File {
+        path: PathBuf,
+        #[source]
+        problem: crate::readfile::ReadError,
     },
     #[error("{}", render(path, *line, *column, key.as_deref(), message))]
     Invalid {
@@ -434,20 +473,40 @@ impl ConfigError {
     }
 }
 
+/// floaty.yml is a few KiB; a file beyond this is the wrong file (or
+/// `/dev/zero` behind a symlink), not a config.
+pub const MAX_CONFIG_FILE: u64 = 1 << 20;
+
+/// A path in a message, control characters escaped so it stays one line.
+fn shown_path(path: &Path) -> String {
+    crate::event::shown(&path.display().to_string())
+}
+
+/// The text of the YAML at `path`, refusing what is not a regular file or
+/// is larger than [`MAX_CONFIG_FILE`].
+fn read_config(path: &Path) -> Result<String, ConfigError> {
+    use crate::readfile::{read_regular, ReadError};
+    let (bytes, _) = read_regular(path, MAX_CONFIG_FILE).map_err(|e| match e {
+        ReadError::Io(source) => ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        },
+        problem => ConfigError::File {
+            path: path.to_path_buf(),
+            problem,
+        },
+    })?;
+    String::from_utf8(bytes).map_err(|_| {
+        ConfigError::invalid(
+            path,
+            None,
+            "the file is not UTF-8 text; save it as UTF-8 (or plain ASCII)",
+        )
+    })
+}
+
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
-    let read_err = |source| ConfigError::Read {
-        path: path.to_path_buf(),
-        source,
-    };
-    // Checked first: reading a directory fails with a less obvious error on
-    // some systems (or not at all, on others).
-    if std::fs::metadata(path).map_err(read_err)?.is_dir() {
-        return Err(read_err(std::io::Error::new(
-            std::io::ErrorKind::IsADirectory,
-            "is a directory, not a file",
-        )));
-    }
-    let text = std::fs::read_to_string(path).map_err(read_err)?;
+    let text = read_config(path)?;
     let mut config = parse(&text, path)?;
     if config.inline_secret {
         if let Some(w) = readable_by_others(path, "holds a credential inline") {
@@ -489,23 +548,45 @@ struct Credential {
     section: &'static str,
     key: &'static str,
     env_var: &'static str,
+    /// What this provider demands of the value beyond being one word;
+    /// the message must not quote it.
+    check: fn(&str) -> Result<(), String>,
 }
 
 const CLOUDSCALE_TOKEN: Credential = Credential {
     section: "cloudscale",
     key: "token",
     env_var: ENV_CLOUDSCALE_TOKEN,
+    check: |_| Ok(()),
 };
 const EXOSCALE_KEY: Credential = Credential {
     section: "exoscale",
     key: "key",
     env_var: ENV_EXOSCALE_KEY,
+    check: floaty_providers::exoscale::check_key,
 };
 const EXOSCALE_SECRET: Credential = Credential {
     section: "exoscale",
     key: "secret",
     env_var: ENV_EXOSCALE_SECRET,
+    check: |_| Ok(()),
 };
+
+/// Why `value` cannot be a credential, without quoting it. A token with a
+/// newline or space in it (a pasted line break, quotes around a two-word
+/// copy) passed every check before and then failed in the refresher on
+/// every request, long after the MASTER call had reported success.
+fn credential_problem(value: &str) -> Option<&'static str> {
+    if value.contains(['\n', '\r']) {
+        Some("holds a line break; a credential is a single word (check for a pasted newline)")
+    } else if value.chars().any(char::is_control) {
+        Some("holds a control character; a credential is a single word of printable characters")
+    } else if value.chars().any(char::is_whitespace) {
+        Some("holds whitespace; a credential is a single word (check for spaces or tabs copied along)")
+    } else {
+        None
+    }
+}
 
 impl Credential {
     fn key(&self) -> String {
@@ -516,37 +597,62 @@ impl Credential {
     /// or the environment variable, in that order of being looked at.
     /// Inline and file together is ambiguous and refused; the environment
     /// is used only when the YAML sets neither, so what the file says
-    /// always wins.
+    /// always wins. `used` says whether the configured provider needs this
+    /// credential: only then is its value checked (an unused section may
+    /// hold anything, as it never leaves the machine).
     fn resolve(
         &self,
         inline: Option<Secret>,
         file: Option<String>,
         config: &Path,
         env: &dyn Fn(&str) -> Option<String>,
+        used: bool,
         warnings: &mut Vec<String>,
     ) -> Result<Option<Secret>, ConfigError> {
         let key = self.key();
         let file_key = format!("{key}-file");
+        let check = |secret: &Secret, name: &str, what: &str| {
+            if !used {
+                return Ok(());
+            }
+            let value = secret.expose();
+            match credential_problem(value) {
+                Some(why) => Err(why.to_string()),
+                None => (self.check)(value),
+            }
+            .map_err(|why| ConfigError::invalid(config, Some(name), format!("{what}{why}")))
+        };
         match (inline, file) {
             (Some(_), Some(_)) => Err(ConfigError::invalid(
                 config,
                 Some(&key),
                 format!("set together with `{file_key}`; keep one"),
             )),
-            (Some(inline), None) => Ok(Some(inline)),
+            (Some(inline), None) => {
+                check(&inline, &key, "the value ")?;
+                Ok(Some(inline))
+            }
             (None, Some(file)) => {
                 // Relative to the YAML file, like keepalived-config.
                 let file = config.parent().unwrap_or(Path::new("")).join(file);
-                read_secret_file(&file)
-                    .map(|s| {
-                        warnings.extend(readable_by_others(&file, "holds a credential"));
-                        Some(s)
-                    })
-                    .map_err(|why| ConfigError::invalid(config, Some(&file_key), why))
+                let secret = read_secret_file(&file)
+                    .map_err(|why| ConfigError::invalid(config, Some(&file_key), why))?;
+                check(&secret, &file_key, &format!("{} ", file.display()))?;
+                warnings.extend(readable_by_others(&file, "holds a credential"));
+                Ok(Some(secret))
             }
-            (None, None) => Ok(env(self.env_var)
-                .filter(|v| !v.is_empty())
-                .map(|v| Secret::new(v.trim_end_matches(['\n', '\r'])))),
+            (None, None) => {
+                let Some(value) = env(self.env_var).filter(|v| !v.is_empty()) else {
+                    return Ok(None);
+                };
+                let secret = Secret::new(value.trim_end_matches(['\n', '\r']));
+                check(
+                    &secret,
+                    &format!("{} (environment, for {key})", self.env_var),
+                    "the value ",
+                )?;
+                Ok(Some(secret))
+            }
         }
     }
 
@@ -568,24 +674,15 @@ impl Credential {
 /// Reads a credential from a file: one line, the trailing newline dropped.
 /// Messages name the file, never its content.
 fn read_secret_file(file: &Path) -> Result<Secret, String> {
-    use std::io::Read;
+    use crate::readfile::{read_regular, ReadError};
     let shown = file.display();
-    let cannot = |e: std::io::Error| format!("cannot read {shown}: {e}");
-    let meta = std::fs::metadata(file).map_err(cannot)?;
-    if !meta.is_file() {
-        return Err(format!("{shown} is not a regular file"));
-    }
-    let mut bytes = Vec::new();
-    std::fs::File::open(file)
-        .map_err(cannot)?
-        .take(MAX_SECRET_FILE + 1)
-        .read_to_end(&mut bytes)
-        .map_err(cannot)?;
-    if bytes.len() as u64 > MAX_SECRET_FILE {
-        return Err(format!(
+    let (bytes, _) = read_regular(file, MAX_SECRET_FILE).map_err(|e| match e {
+        ReadError::Io(e) => format!("cannot read {shown}: {e}"),
+        ReadError::TooLarge { .. } => format!(
             "{shown} is larger than {MAX_SECRET_FILE} bytes; it should hold only the credential"
-        ));
-    }
+        ),
+        other => format!("{shown} {other}"),
+    })?;
     let text = String::from_utf8(bytes).map_err(|_| format!("{shown} is not UTF-8 text"))?;
     let value = text.trim_end_matches(['\n', '\r']);
     if value.is_empty() {
@@ -725,13 +822,37 @@ fn build(
         || inline(&exoscale.key).is_some()
         || inline(&exoscale.secret).is_some();
     let mut warnings = Vec::new();
-    let mut resolve =
-        |credential: &Credential, value: &Option<SecretValue>, file: Option<NonEmpty>| {
-            credential.resolve(inline(value), file.map(|f| f.0), path, env, &mut warnings)
-        };
-    let token = resolve(&CLOUDSCALE_TOKEN, &cloudscale.token, cloudscale.token_file)?;
-    let exoscale_key = resolve(&EXOSCALE_KEY, &exoscale.key, exoscale.key_file)?;
-    let exoscale_secret = resolve(&EXOSCALE_SECRET, &exoscale.secret, exoscale.secret_file)?;
+    let mut resolve = |credential: &Credential,
+                       value: &Option<SecretValue>,
+                       file: Option<NonEmpty>,
+                       used: ProviderKind| {
+        credential.resolve(
+            inline(value),
+            file.map(|f| f.0),
+            path,
+            env,
+            used == provider,
+            &mut warnings,
+        )
+    };
+    let token = resolve(
+        &CLOUDSCALE_TOKEN,
+        &cloudscale.token,
+        cloudscale.token_file,
+        ProviderKind::Cloudscale,
+    )?;
+    let exoscale_key = resolve(
+        &EXOSCALE_KEY,
+        &exoscale.key,
+        exoscale.key_file,
+        ProviderKind::Exoscale,
+    )?;
+    let exoscale_secret = resolve(
+        &EXOSCALE_SECRET,
+        &exoscale.secret,
+        exoscale.secret_file,
+        ProviderKind::Exoscale,
+    )?;
     let context: BTreeMap<String, String> = raw
         .context
         .unwrap_or_default()
@@ -763,7 +884,13 @@ fn build(
     )?;
     Ok(Config {
         path: path.to_path_buf(),
-        lock_file_template: raw.lock_file_template.unwrap_or_default(),
+        lock_template_from_file: raw.lock_file_template.is_some(),
+        lock_file_template: match raw.lock_file_template {
+            Some(t) => t
+                .relative_to(path.parent().unwrap_or(Path::new("")))
+                .map_err(|m| ConfigError::invalid(path, Some("lock-file-template"), m))?,
+            None => LockTemplate::default(),
+        },
         lock_timeout: raw.lock_timeout.map_or(DEFAULT_LOCK_TIMEOUT, |d| d.0),
         keepalived_config,
         keepalived_config_id: raw.keepalived_config_id.map(|s| s.0),
@@ -792,8 +919,7 @@ fn build(
         cloudscale: Cloudscale {
             endpoint: cloudscale
                 .endpoint
-                .and_then(|e| e.0)
-                .unwrap_or_else(|| DEFAULT_CLOUDSCALE_ENDPOINT.to_string()),
+                .map_or_else(|| DEFAULT_CLOUDSCALE_ENDPOINT.to_string(), |e| e.0),
             token,
             server_uuid: cloudscale.server_uuid.and_then(|u| u.0),
             hostname_to_server_uuid: cloudscale
@@ -804,7 +930,7 @@ fn build(
                 .collect(),
         },
         exoscale: Exoscale {
-            endpoint: exoscale.endpoint.and_then(|e| e.0),
+            endpoint: exoscale.endpoint.map(|e| e.0),
             zone: exoscale.zone.and_then(|z| z.0),
             key: exoscale_key,
             secret: exoscale_secret,
@@ -829,12 +955,12 @@ fn build(
 )]
 struct RawConfig {
     lock_file_template: Option<LockTemplate>,
-    lock_timeout: Option<PositiveDuration>,
+    lock_timeout: Option<Timeout>,
     keepalived_config: Option<NonEmpty>,
     keepalived_config_id: Option<NonEmpty>,
     managed_addresses: Option<Vec<VipValue>>,
-    refresh_interval: Option<PositiveDuration>,
-    refresh_timeout: Option<PositiveDuration>,
+    refresh_interval: Option<RefreshInterval>,
+    refresh_timeout: Option<Timeout>,
     back_off: Option<RawBackOff>,
     provider: Option<ProviderValue>,
     verify_master: Option<VerifyMaster>,
@@ -852,9 +978,9 @@ struct RawConfig {
     expecting = "a mapping with initial-interval, multiplier, max-interval, max-elapsed-time"
 )]
 struct RawBackOff {
-    initial_interval: Option<PositiveDuration>,
+    initial_interval: Option<BackOffInterval>,
     multiplier: Option<Multiplier>,
-    max_interval: Option<PositiveDuration>,
+    max_interval: Option<BackOffInterval>,
     max_elapsed_time: Option<AnyDuration>,
 }
 
@@ -996,19 +1122,44 @@ impl<'de> Deserialize<'de> for LockTemplate {
     }
 }
 
-/// Intervals and timeouts: zero would mean a busy loop or an instant failure.
-struct PositiveDuration(Duration);
+/// Intervals and timeouts, with a floor of `MIN_MS` milliseconds: zero
+/// would mean a busy loop or an instant failure, and values just above it
+/// nearly the same (`refresh-interval: 1ns` made 115 API requests in 5 s).
+/// The floors are in [`MIN_REFRESH_INTERVAL`] and its neighbours.
+struct MinDuration<const MIN_MS: u64>(Duration);
 
-impl<'de> Deserialize<'de> for PositiveDuration {
+/// The lower bounds, documented in docs/BAD-INPUT.md and the README.
+/// refresh-interval: one API read per second per instance is already more
+/// than any cloud API wants to see for an address that is not moving.
+pub const MIN_REFRESH_INTERVAL: Duration = Duration::from_secs(1);
+/// refresh-timeout and lock-timeout: below this a request or a stopping
+/// refresher cannot finish even on a fast path; it is a typo, not a policy.
+pub const MIN_TIMEOUT: Duration = Duration::from_millis(100);
+/// back-off intervals: retries closer than this only hammer a failing API.
+pub const MIN_BACK_OFF: Duration = Duration::from_millis(10);
+
+type RefreshInterval = MinDuration<{ MIN_REFRESH_INTERVAL.as_millis() as u64 }>;
+type Timeout = MinDuration<{ MIN_TIMEOUT.as_millis() as u64 }>;
+type BackOffInterval = MinDuration<{ MIN_BACK_OFF.as_millis() as u64 }>;
+
+fn min_duration<const MIN_MS: u64>(s: &str) -> Result<MinDuration<MIN_MS>, String> {
+    let min = Duration::from_millis(MIN_MS);
+    match duration::parse(s).map_err(|e| e.to_string())? {
+        d if d.is_zero() => Err(format!(
+            "`{s}` is zero; it must be longer than that, e.g. 10s"
+        )),
+        d if d < min => Err(format!(
+            "`{s}` is below the minimum of {}; write at least {}",
+            duration::format(min),
+            duration::format(min)
+        )),
+        d => Ok(MinDuration(d)),
+    }
+}
+
+impl<'de, const MIN_MS: u64> Deserialize<'de> for MinDuration<MIN_MS> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        text(d, "a duration like 10s", |s| {
-            match duration::parse(s).map_err(|e| e.to_string())? {
-                d if d.is_zero() => Err(format!(
-                    "`{s}` is zero; it must be longer than that, e.g. 10s"
-                )),
-                d => Ok(PositiveDuration(d)),
-            }
-        })
+        text(d, "a duration like 10s", min_duration::<MIN_MS>)
     }
 }
 
@@ -1117,25 +1268,24 @@ impl<'de> Deserialize<'de> for NonEmpty {
 }
 
 /// cloudscale's base URL, normalised to end in `/` so API paths can be
-/// appended. Empty means the default.
-struct Endpoint(Option<String>);
+/// appended.
+struct Endpoint(String);
 
 impl<'de> Deserialize<'de> for Endpoint {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         text(d, "an http(s) URL", |s| {
-            Ok(Endpoint(check_url(s)?.map(|mut url| {
-                if !url.ends_with('/') {
-                    url.push('/');
-                }
-                url
-            })))
+            let mut url = check_url(s)?;
+            if !url.ends_with('/') {
+                url.push('/');
+            }
+            Ok(Endpoint(url))
         })
     }
 }
 
 /// Exoscale's endpoint is the whole API base (`https://api-ZONE.exoscale.com/v2`);
 /// the provider drops a trailing `/` and ignores vshn/floaty's v1 URLs.
-struct ExoscaleEndpoint(Option<String>);
+struct ExoscaleEndpoint(String);
 
 impl<'de> Deserialize<'de> for ExoscaleEndpoint {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -1143,11 +1293,33 @@ impl<'de> Deserialize<'de> for ExoscaleEndpoint {
     }
 }
 
-fn check_url(s: &str) -> Result<Option<String>, String> {
-    if s.is_empty() {
-        return Ok(None);
+/// `s` with any `user:password@` before the host replaced by `***@`, for
+/// quoting a URL in a message: a password in a URL is a secret too.
+fn without_userinfo(s: &str) -> String {
+    let Some((scheme, rest)) = s.split_once("://") else {
+        return s.to_string();
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..end].rfind('@') {
+        Some(at) => format!("{scheme}://***{}", &rest[at..]),
+        None => s.to_string(),
     }
-    let bad = || format!("{s:?} is not an http(s) URL (write e.g. {DEFAULT_CLOUDSCALE_ENDPOINT})");
+}
+
+/// The endpoint as written, once it is certain to work as a base URL.
+/// Checked here rather than at the first request: a bad port or a
+/// `user:pw@` only showed in the refresher's log, failing for ever (and
+/// the userinfo made reqwest send Basic auth instead of the token).
+fn check_url(s: &str) -> Result<String, String> {
+    if s.is_empty() {
+        // Was silently the production API: surprising for someone who
+        // meant to point floaty at a test endpoint.
+        return Err("empty; remove the key to use the default".to_string());
+    }
+    let quoted = crate::event::shown(&without_userinfo(s));
+    let bad = || {
+        format!("\"{quoted}\" is not an http(s) URL (write e.g. {DEFAULT_CLOUDSCALE_ENDPOINT})")
+    };
     let lower = s.to_ascii_lowercase();
     let rest = lower
         .strip_prefix("https://")
@@ -1160,12 +1332,23 @@ fn check_url(s: &str) -> Result<Option<String>, String> {
     {
         return Err(bad());
     }
-    if s.contains(['?', '#']) {
+    let url = url::Url::parse(s).map_err(|e| {
+        format!("\"{quoted}\" is not a valid URL: {e} (write e.g. {DEFAULT_CLOUDSCALE_ENDPOINT})")
+    })?;
+    if !url.username().is_empty() || url.password().is_some() {
         return Err(format!(
-            "{s:?} has a query or fragment; give only the base URL, e.g. {DEFAULT_CLOUDSCALE_ENDPOINT}"
+            "\"{quoted}\" holds credentials (`user:password@`); credentials do not belong in the URL: remove them, floaty sends the API credentials itself"
         ));
     }
-    Ok(Some(s.to_string()))
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(bad());
+    }
+    if s.contains(['?', '#']) {
+        return Err(format!(
+            "\"{quoted}\" has a query or fragment; give only the base URL, e.g. {DEFAULT_CLOUDSCALE_ENDPOINT}"
+        ));
+    }
+    Ok(s.to_string())
 }
 
 /// `provider:`; empty counts as missing, like in vshn/floaty.
