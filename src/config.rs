@@ -30,6 +30,10 @@ use uuid::Uuid;
 use crate::address::Vip;
 use crate::duration;
 
+#[path = "config_stop.rs"]
+mod stop;
+pub use stop::{stop_settings, StopSettings};
+
 /// In a directory of floaty's own that other users cannot write, not in
 /// `/var/lock`: that is `/run/lock`, mode 1777, where any local user could
 /// create, hold or forge floaty's lock files.
@@ -1237,6 +1241,9 @@ impl<'de> Deserialize<'de> for SecretValue {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         // The check must never quote its input.
         text(d, "a string", |s| {
+            // A block scalar (`token: |`) ends in a newline; dropped as it
+            // is from a file or the environment.
+            let s = s.trim_end_matches(['\n', '\r']);
             Ok(SecretValue((!s.is_empty()).then(|| Secret::new(s))))
         })
     }
@@ -1654,7 +1661,8 @@ mod tests {
     fn defaults() {
         let c = ok("provider: cloudscale\n");
         assert_eq!(c.path, Path::new(FILE));
-        assert_eq!(c.lock_file_template.as_str(), "/var/lock/floaty.%s.lock");
+        assert_eq!(c.lock_file_template.as_str(), "/run/floaty/floaty.%s.lock");
+        assert!(!c.lock_template_from_file);
         assert_eq!(c.lock_timeout, Duration::from_secs(10));
         assert_eq!(
             c.keepalived_config,
@@ -1717,7 +1725,7 @@ back-off:
 provider: cloudscale
 cloudscale:
   endpoint: http://127.0.0.1:8080/api
-  token: 'tok en'
+  token: 'tok-en'
   server-uuid: 6c1c8e4e-8f2a-4b0e-9a53-3c1e8f0a2b7d
   hostname-to-server-uuid:
     node-a: 11111111-2222-3333-4444-555555555555
@@ -1755,7 +1763,7 @@ exoscale:
         );
         assert_eq!(c.provider, ProviderKind::Cloudscale);
         assert_eq!(c.cloudscale.endpoint, "http://127.0.0.1:8080/api/");
-        assert_eq!(c.cloudscale.token.as_ref().unwrap().expose(), "tok en");
+        assert_eq!(c.cloudscale.token.as_ref().unwrap().expose(), "tok-en");
         assert_eq!(
             c.cloudscale.server_uuid.unwrap().to_string(),
             "6c1c8e4e-8f2a-4b0e-9a53-3c1e8f0a2b7d"
@@ -1981,7 +1989,7 @@ exoscale:
         }
         let e = err("provider: cloudscale\ncloudscale:\n  endpoint: https://x/?a=b\n");
         assert!(e.contains("query or fragment"), "{e}");
-        let c = ok("provider: cloudscale\ncloudscale:\n  endpoint: ''\n");
+        let c = ok("provider: cloudscale\ncloudscale:\n  endpoint: ~\n");
         assert_eq!(c.cloudscale.endpoint, "https://api.cloudscale.ch/");
         let c = ok("provider: cloudscale\ncloudscale:\n  endpoint: HTTPS://api.example/v1/\n");
         assert_eq!(c.cloudscale.endpoint, "HTTPS://api.example/v1/");
@@ -2060,7 +2068,7 @@ exoscale:
             assert!(!format!("{e:?}").contains(secret), "{e:?}");
         }
         let c = ok(&format!(
-            "provider: exoscale\ncloudscale:\n  token: {secret}\nexoscale:\n  key: {secret}\n  secret: {secret}\n"
+            "provider: exoscale\ncloudscale:\n  token: {secret}\nexoscale:\n  key: EXO{secret}\n  secret: {secret}\n"
         ));
         assert!(!format!("{c:?}").contains(secret));
     }
@@ -2077,8 +2085,8 @@ exoscale:
             "{s}"
         );
         assert!(!s.contains("SUPERSECRET"), "{s}");
-        let s =
-            ok("provider: exoscale\nexoscale: {key: SUPERSECRET, secret: SUPERSECRET}").to_string();
+        let s = ok("provider: exoscale\nexoscale: {key: EXOSUPERSECRET, secret: SUPERSECRET}")
+            .to_string();
         assert!(s.contains("\n  key: ***\n  secret: ***\n"), "{s}");
         assert!(s.contains("\nrefresh-timeout: 15s\n"), "{s}");
         assert!(!s.contains("SUPERSECRET"), "{s}");
@@ -2129,16 +2137,16 @@ exoscale:
     fn lock_paths_are_confined() {
         let t = LockTemplate::default();
         let p = |name: &str| t.path_for(name).to_string_lossy().into_owned();
-        assert_eq!(p("VI_1"), "/var/lock/floaty.VI_1.lock");
-        assert_eq!(p("'VI.a'"), "/var/lock/floaty.%27VI.a%27.lock");
-        assert_eq!(p("a/b"), "/var/lock/floaty.a%2Fb.lock");
+        assert_eq!(p("VI_1"), "/run/floaty/floaty.VI_1.lock");
+        assert_eq!(p("'VI.a'"), "/run/floaty/floaty.%27VI.a%27.lock");
+        assert_eq!(p("a/b"), "/run/floaty/floaty.a%2Fb.lock");
         assert_eq!(
             p("../../etc/passwd"),
-            "/var/lock/floaty...%2F..%2Fetc%2Fpasswd.lock"
+            "/run/floaty/floaty...%2F..%2Fetc%2Fpasswd.lock"
         );
-        assert_eq!(p("VI 1"), "/var/lock/floaty.VI%201.lock");
-        assert_eq!(p("ü"), "/var/lock/floaty.%C3%BC.lock");
-        assert_eq!(p("50%"), "/var/lock/floaty.50%25.lock");
+        assert_eq!(p("VI 1"), "/run/floaty/floaty.VI%201.lock");
+        assert_eq!(p("ü"), "/run/floaty/floaty.%C3%BC.lock");
+        assert_eq!(p("50%"), "/run/floaty/floaty.50%25.lock");
         let dir = LockTemplate::new("/run/floaty/%s").unwrap();
         assert_eq!(dir.path_for(".."), Path::new("/run/floaty/%2E%2E"));
         assert_eq!(dir.path_for("."), Path::new("/run/floaty/%2E"));
@@ -2247,7 +2255,7 @@ exoscale:
         );
         std::fs::create_dir(&file).unwrap();
         let e = parse_in(dir.path(), yaml, &no_env).unwrap_err();
-        assert!(e.contains("is not a regular file"), "{e}");
+        assert!(e.contains("is a directory, not a regular file"), "{e}");
         let e = parse_in(
             dir.path(),
             "provider: exoscale\nexoscale:\n  secret-file: ''\n",
@@ -2400,6 +2408,230 @@ exoscale:
         assert!(ok("provider: cloudscale\nverify-master: off\n")
             .to_string()
             .contains("\nverify-master: off\n"));
+    }
+
+    /// A one-line error from `yaml` with environment `env`, checked not
+    /// to show `secret`.
+    fn err_env(yaml: &str, env: &dyn Fn(&str) -> Option<String>, secret: &str) -> String {
+        let e = parse_with_env(yaml, Path::new(FILE), env)
+            .expect_err("should fail")
+            .to_string();
+        assert!(!e.contains('\n'), "not one line: {e}");
+        assert!(!e.contains(secret), "secret shown: {e}");
+        e
+    }
+
+    #[test]
+    fn credentials_must_be_one_word() {
+        // Inline, in every YAML spelling of a newline, space or control.
+        for (value, why) in [
+            ("\"SECRET\\nTOKEN\"", "holds a line break"),
+            ("\"SECRET\\rTOKEN\"", "holds a line break"),
+            ("|\n    SECRET\n    TOKEN", "holds a line break"),
+            ("'SECRET TOKEN'", "holds whitespace"),
+            ("\"SECRET\\tTOKEN\"", "holds a control character"),
+            ("\"SECRET\\u00a0TOKEN\"", "holds whitespace"),
+            ("\"SECRET\\eTOKEN\"", "holds a control character"),
+        ] {
+            let e = err_env(
+                &format!("provider: cloudscale\ncloudscale:\n  token: {value}\n"),
+                &no_env,
+                "SECRET",
+            );
+            assert!(
+                e.starts_with("/etc/floaty.yml: cloudscale.token: the value ") && e.contains(why),
+                "{value}: {e}"
+            );
+            let e = err_env(
+                &format!("provider: exoscale\nexoscale:\n  key: EXOa\n  secret: {value}\n"),
+                &no_env,
+                "SECRET",
+            );
+            assert!(e.contains("exoscale.secret: the value "), "{e}");
+        }
+        // A `|` block keeps one trailing newline: that one is trimmed, as
+        // from a file or the environment.
+        let c = ok("provider: cloudscale\ncloudscale:\n  token: |\n    tok\n");
+        assert_eq!(c.cloudscale.token.unwrap().expose(), "tok");
+        // From the environment: the variable is named.
+        let env = |name: &str| (name == ENV_CLOUDSCALE_TOKEN).then(|| "SECRET\nTOKEN\n".to_string());
+        let e = err_env("provider: cloudscale\n", &env, "SECRET");
+        assert!(
+            e.contains("FLOATY_CLOUDSCALE_TOKEN (environment, for cloudscale.token): the value holds a line break"),
+            "{e}"
+        );
+        let env = |name: &str| (name == ENV_CLOUDSCALE_TOKEN).then(|| "tok\r\n".to_string());
+        let c = parse_with_env("provider: cloudscale\n", Path::new(FILE), &env).unwrap();
+        assert_eq!(c.cloudscale.token.unwrap().expose(), "tok");
+        // From a file: the file key and the file are named.
+        let (dir, file) = secret_setup(b"SECRET TOKEN\n", 0o600);
+        let e = parse_in(dir.path(), TOKEN_FILE_YAML, &no_env).unwrap_err();
+        assert!(
+            e.contains(&format!("cloudscale.token-file: {} holds whitespace", file.display()))
+                && !e.contains("SECRET"),
+            "{e}"
+        );
+        // The section of the provider not in use is not checked: it is
+        // never sent anywhere.
+        ok("provider: cloudscale\nexoscale:\n  key: 'not an EXO key'\n");
+        let env = |name: &str| (name == ENV_EXOSCALE_KEY).then(|| "x y".to_string());
+        parse_with_env("provider: cloudscale\n", Path::new(FILE), &env).unwrap();
+    }
+
+    #[test]
+    fn exoscale_keys_start_with_exo_wherever_they_come_from() {
+        let e = err_env(
+            "provider: exoscale\nexoscale:\n  key: SECRETKEY\n  secret: s\n",
+            &no_env,
+            "SECRETKEY",
+        );
+        assert_eq!(
+            e,
+            "/etc/floaty.yml: exoscale.key: the value does not start with EXO, as every Exoscale API key does; check that key and secret are not swapped"
+        );
+        // Checked at load, so also under --dry-run (which skips only the
+        // "missing" check): a key is checked whenever it is given.
+        let env = |name: &str| (name == ENV_EXOSCALE_KEY).then(|| "SECRETKEY".to_string());
+        let e = err_env("provider: exoscale\n", &env, "SECRETKEY");
+        assert!(e.contains("FLOATY_EXOSCALE_KEY (environment, for exoscale.key): the value does not start with EXO"), "{e}");
+        let (dir, _) = secret_setup(b"SECRETKEY\n", 0o600);
+        let e = parse_in(
+            dir.path(),
+            "provider: exoscale\nexoscale:\n  key-file: token\n",
+            &no_env,
+        )
+        .unwrap_err();
+        assert!(e.contains("exoscale.key-file: ") && e.contains("does not start with EXO"), "{e}");
+        assert!(!e.contains("SECRETKEY"), "{e}");
+        let e = err_env("provider: exoscale\nexoscale:\n  key: EXO,SECRET\n", &no_env, "SECRET");
+        assert!(e.contains("exoscale.key: the value contains spaces, commas"), "{e}");
+        ok("provider: exoscale\nexoscale:\n  key: EXOabc\n");
+    }
+
+    #[test]
+    fn endpoints_are_checked_as_urls() {
+        for section in ["cloudscale", "exoscale"] {
+            let yaml = |url: &str| format!("provider: {section}\n{section}:\n  endpoint: '{url}'\n");
+            let e = err(&yaml("http://127.0.0.1:99999/"));
+            assert!(
+                e.contains(&format!("line 3, column 13: {section}.endpoint: \"http://127.0.0.1:99999/\" is not a valid URL: invalid port number")),
+                "{e}"
+            );
+            let e = err(&yaml(""));
+            assert!(
+                e.ends_with(&format!("{section}.endpoint: empty; remove the key to use the default")),
+                "{e}"
+            );
+            for url in [
+                "http://admin:pw1234@host/",
+                "https://admin@host/v2",
+                "http://u:pw1234@host:1/",
+            ] {
+                let e = err(&yaml(url));
+                assert!(e.contains("credentials do not belong in the URL"), "{e}");
+                assert!(!e.contains("pw1234") && !e.contains("admin"), "{e}");
+                assert!(e.contains("***@host"), "{e}");
+            }
+            // A password is not shown even where the URL does not parse.
+            let e = err(&yaml("http://admin:pw1234@host:99999/"));
+            assert!(!e.contains("pw1234") && e.contains("invalid port"), "{e}");
+            ok(&yaml("http://[::1]:8080/v2"));
+            ok(&yaml("https://host:65535"));
+        }
+        assert_eq!(without_userinfo("http://a:b@c@d/x@y"), "http://***@d/x@y");
+        assert_eq!(without_userinfo("http://d/x@y"), "http://d/x@y");
+    }
+
+    #[test]
+    fn durations_have_floors() {
+        for (key, below, floor) in [
+            ("refresh-interval", "999ms", "1s"),
+            ("refresh-interval", "1ns", "1s"),
+            ("refresh-timeout", "99ms", "100ms"),
+            ("lock-timeout", "50ms", "100ms"),
+            ("back-off:\n  initial-interval", "9ms", "10ms"),
+            ("back-off:\n  max-interval", "1us", "10ms"),
+        ] {
+            let e = err(&format!("provider: cloudscale\n{key}: {below}\n"));
+            let dotted = key.replace(":\n  ", ".");
+            assert!(
+                e.contains(&format!("{dotted}: `{below}` is below the minimum of {floor}; write at least {floor}")),
+                "{e}"
+            );
+            ok(&format!("provider: cloudscale\n{key}: {floor}\n"));
+        }
+        // What the behaviour tests use stays valid.
+        let c = ok("provider: cloudscale\nlock-timeout: 400ms\nrefresh-timeout: 300ms\nback-off:\n  initial-interval: 20ms\n  max-interval: 50ms\n");
+        assert_eq!(c.back_off.initial_interval, Duration::from_millis(20));
+    }
+
+    #[test]
+    fn a_relative_lock_template_is_relative_to_the_config_file() {
+        let c = parse_with_env(
+            "provider: cloudscale\nlock-file-template: locks/floaty.%s.lock\n",
+            Path::new("/etc/floaty/floaty.yml"),
+            &no_env,
+        )
+        .unwrap();
+        assert!(c.lock_template_from_file);
+        assert_eq!(
+            c.lock_file_template.path_for("VI_1"),
+            Path::new("/etc/floaty/locks/floaty.VI_1.lock")
+        );
+        // A `%` in the directory is text, not a directive.
+        let c = parse_with_env(
+            "provider: cloudscale\nlock-file-template: '%s.lock'\n",
+            Path::new("/srv/100%s/floaty.yml"),
+            &no_env,
+        )
+        .unwrap();
+        assert_eq!(
+            c.lock_file_template.path_for("VI_1"),
+            Path::new("/srv/100%s/VI_1.lock")
+        );
+        let c = ok("provider: cloudscale\nlock-file-template: /abs/%s\n");
+        assert_eq!(c.lock_file_template.as_str(), "/abs/%s");
+        assert_eq!(LEGACY_LOCK_FILE_TEMPLATE, "/var/lock/floaty.%s.lock");
+    }
+
+    #[test]
+    fn config_paths_that_are_no_regular_file_or_too_big_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("floaty.yml");
+        crate::readfile::mkfifo(&fifo);
+        // Before: blocked here for ever.
+        let e = load(&fifo).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            format!(
+                "{}: is a FIFO, not a regular file; CONFIG must be floaty's YAML file",
+                fifo.display()
+            )
+        );
+        let e = load(Path::new("/dev/zero")).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "/dev/zero: is a character device, not a regular file; CONFIG must be floaty's YAML file"
+        );
+        let big = dir.path().join("big.yml");
+        let mut text = b"provider: cloudscale\n".to_vec();
+        text.resize(MAX_CONFIG_FILE as usize + 1, b'#');
+        std::fs::write(&big, &text).unwrap();
+        let e = load(&big).unwrap_err().to_string();
+        assert!(
+            e.ends_with("big.yml: is larger than 1 MiB; that cannot be the right file; CONFIG must be floaty's YAML file"),
+            "{e}"
+        );
+        text.truncate(MAX_CONFIG_FILE as usize);
+        std::fs::write(&big, &text).unwrap();
+        load(&big).unwrap();
+        std::fs::write(&big, b"provider: cloudscale\n# \xff\n").unwrap();
+        let e = load(&big).unwrap_err().to_string();
+        assert!(e.contains("not UTF-8"), "{e}");
+        // A newline in the path does not split the message.
+        let odd = dir.path().join("a\nb.yml");
+        let e = load(&odd).unwrap_err().to_string();
+        assert!(!e.contains('\n') && e.contains("a\\nb.yml"), "{e}");
     }
 
     #[test]
