@@ -105,6 +105,13 @@ pub enum KeepalivedError {
         max_mib: usize,
     },
     #[error(
+        "{}: larger than {max_mib} MiB; that is no keepalived config (check the path and the include patterns)",
+        path.display()
+    )]
+    TooLarge { path: PathBuf, max_mib: u64 },
+    #[error("{location}: the config files together are larger than {max_mib} MiB; check the include patterns")]
+    TooMuchInput { location: Location, max_mib: u64 },
+    #[error(
         "{location}: more than {max} `$NAME` substitutions; fix the self-referencing definition"
     )]
     TooManySubstitutions { location: Location, max: usize },
