@@ -237,7 +237,10 @@ impl RawArgs {
         // CONFIG comes first in every form; one that starts with `-` is a
         // flag clap did not know (a NAME may start with `-`, a path here
         // would have to be written `./-x`).
-        if let Some(first) = args.first().filter(|a| a.starts_with('-') && a.as_str() != "-") {
+        if let Some(first) = args
+            .first()
+            .filter(|a| a.starts_with('-') && a.as_str() != "-")
+        {
             return Err(UsageError::UnknownFlag(crate::event::shown(first)));
         }
         let command = if self.test {
@@ -334,6 +337,79 @@ mod tests {
     fn names_that_look_like_flags_are_left_alone() {
         let v = normalize_go_flags(["floaty", "-x", "--", "-verbose"].map(OsString::from));
         assert_eq!(v, ["floaty", "-x", "--", "-verbose"].map(OsString::from));
+    }
+
+    #[test]
+    fn an_unknown_flag_is_named_instead_of_counted() {
+        for args in [
+            &["--bogus", "/f", "INSTANCE", "VI_1", "MASTER"][..],
+            &["/f", "INSTANCE", "VI_1", "MASTER", "100", "--bogus"],
+            &["--bogus", "/f", "INSTANCE", "VI_1"],
+            &["--check", "--bogus", "/f"],
+            &["-bogus", "/f"],
+        ] {
+            let e = parse(args).unwrap_err();
+            assert!(
+                e.starts_with("unknown flag `-") && e.ends_with("; floaty --help lists the flags"),
+                "{args:?}: {e}"
+            );
+        }
+        let e = parse(&["--bo\ngus"]).unwrap_err();
+        assert_eq!(
+            e,
+            "unknown flag `--bo\\ngus`; floaty --help lists the flags"
+        );
+        // A NAME that starts with `-` is still a name.
+        let (cmd, _) = parse(&["/f", "INSTANCE", "-VI_1", "BACKUP"]).unwrap();
+        assert!(matches!(cmd, Command::Notify { event, .. } if event.name == "-VI_1"));
+        let (cmd, _) = parse(&["/f", "INSTANCE", "--x", "BACKUP", "100"]).unwrap();
+        assert!(matches!(cmd, Command::Notify { event, .. } if event.name == "--x"));
+        // Too few words and none flag-like: still the count.
+        assert!(parse(&["/f", "INSTANCE", "-"])
+            .unwrap_err()
+            .contains("got 3 argument(s)"));
+    }
+
+    #[test]
+    fn clap_errors_become_one_line() {
+        let one = |args: &[&str]| {
+            let argv = std::iter::once("floaty").chain(args.iter().copied());
+            let e = RawArgs::try_parse_from(argv).unwrap_err();
+            assert!(e.use_stderr());
+            clap_error_line(&e).to_string()
+        };
+        assert_eq!(
+            one(&["--log-target", "bogus"]),
+            "invalid value 'bogus' for '--log-target <TARGET>' (possible values: stderr, journald, syslog); floaty --help shows the usage"
+        );
+        assert_eq!(
+            one(&["--check", "--test", "x"]),
+            "the argument '--check' cannot be used with '--test'; floaty --help shows the usage"
+        );
+        let e = one(&["--log-target"]);
+        assert!(
+            e.starts_with("a value is required for '--log-target <TARGET>'"),
+            "{e}"
+        );
+        assert!(!e.contains('\n'));
+        let help = RawArgs::try_parse_from(["floaty", "--help"]).unwrap_err();
+        assert!(!help.use_stderr(), "help stays on stdout, exit 0");
+    }
+
+    #[test]
+    fn json_log_is_found_before_parsing() {
+        let v = |a: &[&str]| {
+            wants_json_log(
+                &std::iter::once("floaty")
+                    .chain(a.iter().copied())
+                    .map(OsString::from)
+                    .collect::<Vec<_>>(),
+            )
+        };
+        assert!(v(&["--json-log", "--bogus"]));
+        assert!(v(&["--bogus", "-json-log"]));
+        assert!(!v(&["--", "--json-log"]));
+        assert!(!v(&["--json-logs"]));
     }
 
     #[test]

@@ -1324,9 +1324,8 @@ fn check_url(s: &str) -> Result<String, String> {
         return Err("empty; remove the key to use the default".to_string());
     }
     let quoted = crate::event::shown(&without_userinfo(s));
-    let bad = || {
-        format!("\"{quoted}\" is not an http(s) URL (write e.g. {DEFAULT_CLOUDSCALE_ENDPOINT})")
-    };
+    let bad =
+        || format!("\"{quoted}\" is not an http(s) URL (write e.g. {DEFAULT_CLOUDSCALE_ENDPOINT})");
     let lower = s.to_ascii_lowercase();
     let rest = lower
         .strip_prefix("https://")
@@ -2454,7 +2453,8 @@ exoscale:
         let c = ok("provider: cloudscale\ncloudscale:\n  token: |\n    tok\n");
         assert_eq!(c.cloudscale.token.unwrap().expose(), "tok");
         // From the environment: the variable is named.
-        let env = |name: &str| (name == ENV_CLOUDSCALE_TOKEN).then(|| "SECRET\nTOKEN\n".to_string());
+        let env =
+            |name: &str| (name == ENV_CLOUDSCALE_TOKEN).then(|| "SECRET\nTOKEN\n".to_string());
         let e = err_env("provider: cloudscale\n", &env, "SECRET");
         assert!(
             e.contains("FLOATY_CLOUDSCALE_TOKEN (environment, for cloudscale.token): the value holds a line break"),
@@ -2467,8 +2467,10 @@ exoscale:
         let (dir, file) = secret_setup(b"SECRET TOKEN\n", 0o600);
         let e = parse_in(dir.path(), TOKEN_FILE_YAML, &no_env).unwrap_err();
         assert!(
-            e.contains(&format!("cloudscale.token-file: {} holds whitespace", file.display()))
-                && !e.contains("SECRET"),
+            e.contains(&format!(
+                "cloudscale.token-file: {} holds whitespace",
+                file.display()
+            )) && !e.contains("SECRET"),
             "{e}"
         );
         // The section of the provider not in use is not checked: it is
@@ -2501,17 +2503,28 @@ exoscale:
             &no_env,
         )
         .unwrap_err();
-        assert!(e.contains("exoscale.key-file: ") && e.contains("does not start with EXO"), "{e}");
+        assert!(
+            e.contains("exoscale.key-file: ") && e.contains("does not start with EXO"),
+            "{e}"
+        );
         assert!(!e.contains("SECRETKEY"), "{e}");
-        let e = err_env("provider: exoscale\nexoscale:\n  key: EXO,SECRET\n", &no_env, "SECRET");
-        assert!(e.contains("exoscale.key: the value contains spaces, commas"), "{e}");
+        let e = err_env(
+            "provider: exoscale\nexoscale:\n  key: EXO,SECRET\n",
+            &no_env,
+            "SECRET",
+        );
+        assert!(
+            e.contains("exoscale.key: the value contains spaces, commas"),
+            "{e}"
+        );
         ok("provider: exoscale\nexoscale:\n  key: EXOabc\n");
     }
 
     #[test]
     fn endpoints_are_checked_as_urls() {
         for section in ["cloudscale", "exoscale"] {
-            let yaml = |url: &str| format!("provider: {section}\n{section}:\n  endpoint: '{url}'\n");
+            let yaml =
+                |url: &str| format!("provider: {section}\n{section}:\n  endpoint: '{url}'\n");
             let e = err(&yaml("http://127.0.0.1:99999/"));
             assert!(
                 e.contains(&format!("line 3, column 13: {section}.endpoint: \"http://127.0.0.1:99999/\" is not a valid URL: invalid port number")),
@@ -2519,7 +2532,9 @@ exoscale:
             );
             let e = err(&yaml(""));
             assert!(
-                e.ends_with(&format!("{section}.endpoint: empty; remove the key to use the default")),
+                e.ends_with(&format!(
+                    "{section}.endpoint: empty; remove the key to use the default"
+                )),
                 "{e}"
             );
             for url in [
@@ -2555,7 +2570,9 @@ exoscale:
             let e = err(&format!("provider: cloudscale\n{key}: {below}\n"));
             let dotted = key.replace(":\n  ", ".");
             assert!(
-                e.contains(&format!("{dotted}: `{below}` is below the minimum of {floor}; write at least {floor}")),
+                e.contains(&format!(
+                    "{dotted}: `{below}` is below the minimum of {floor}; write at least {floor}"
+                )),
                 "{e}"
             );
             ok(&format!("provider: cloudscale\n{key}: {floor}\n"));

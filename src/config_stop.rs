@@ -146,7 +146,8 @@ mod tests {
     use super::super::{load, DEFAULT_LOCK_FILE_TEMPLATE};
     use super::*;
 
-    const GOOD: &str = "provider: cloudscale\nlock-file-template: /run/x/%s.lock\nlock-timeout: 2s\n\
+    const GOOD: &str =
+        "provider: cloudscale\nlock-file-template: /run/x/%s.lock\nlock-timeout: 2s\n\
                         keepalived-config: k.conf\nkeepalived-config-id: node-a\n";
 
     fn write(dir: &Path, body: &[u8]) -> PathBuf {
@@ -176,7 +177,10 @@ mod tests {
         let file = write(dir.path(), b"provider: exoscale\n");
         assert_eq!(stop_settings(&file), load(&file).unwrap().stop_settings());
         assert!(!stop_settings(&file).template_from_file);
-        let file = write(dir.path(), b"provider: exoscale\nlock-file-template: l/%s\n");
+        let file = write(
+            dir.path(),
+            b"provider: exoscale\nlock-file-template: l/%s\n",
+        );
         let strict = load(&file).unwrap().stop_settings();
         assert_eq!(
             strict.lock_file_template.path_for("VI_1"),

@@ -5,8 +5,8 @@
 use std::path::{Path, PathBuf};
 
 use crate::cli::UsageError;
-use crate::event::shown;
 use crate::config::ConfigError;
+use crate::event::shown;
 use crate::keepalived::KeepalivedError;
 use crate::lock::LockError;
 use crate::provider::SpecError;
@@ -23,9 +23,17 @@ pub enum Error {
     Keepalived(#[from] KeepalivedError),
     // The name comes from the command line or the FIFO and may hold a
     // newline; escaped so the message stays one line.
-    #[error("no vrrp_instance `{}` in {}; check the name keepalived passes (floaty --check lists them)", shown(name), shown_path(conf))]
+    #[error(
+        "no vrrp_instance `{}` in {}; check the name keepalived passes (floaty --check lists them)",
+        shown(name),
+        shown_path(conf)
+    )]
     UnknownInstance { name: String, conf: PathBuf },
-    #[error("no vrrp_sync_group `{}` in {}; check the name keepalived passes", shown(name), shown_path(conf))]
+    #[error(
+        "no vrrp_sync_group `{}` in {}; check the name keepalived passes",
+        shown(name),
+        shown_path(conf)
+    )]
     UnknownGroup { name: String, conf: PathBuf },
     #[error(transparent)]
     Fifo(#[from] crate::daemon::FifoError),

@@ -255,3 +255,19 @@ impl SyslogOrStderr {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_json_error_line_is_one_object_like_the_log_lines() {
+        let line = super::json_error_line("no vrrp_instance `a\\nb` \"quoted\"");
+        assert!(!line.contains('\n'), "{line}");
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["level"], "ERROR");
+        assert_eq!(v["message"], "no vrrp_instance `a\\nb` \"quoted\"");
+        assert!(
+            v["timestamp"].as_str().is_some_and(|t| t.ends_with('Z')),
+            "{line}"
+        );
+    }
+}

@@ -272,7 +272,11 @@ fn fifos_devices_and_huge_files_are_refused_without_blocking() {
     );
     let c = load(&main, &Options::default()).unwrap();
     assert!(c.instance("A").is_some());
-    assert!(c.warnings.iter().any(|w| w.contains("fifo.conf")), "{:?}", c.warnings);
+    assert!(
+        c.warnings.iter().any(|w| w.contains("fifo.conf")),
+        "{:?}",
+        c.warnings
+    );
     // Sparse, so the test costs no disk: 16 MiB and one byte.
     let big = dir.path().join("big.conf");
     let f = std::fs::File::create(&big).unwrap();
