@@ -38,7 +38,7 @@ pub use stop::{stop_settings, StopSettings};
 /// `/var/lock`: that is `/run/lock`, mode 1777, where any local user could
 /// create, hold or forge floaty's lock files.
 pub const DEFAULT_LOCK_FILE_TEMPLATE: &str = "/run/floaty/floaty.%s.lock";
-/// The default of floaty before 0.2 (and of vshn/floaty). A stop must also
+/// The default of older floaty versions (and of vshn/floaty). A stop must also
 /// look there: a refresher started by an older floaty, before an upgrade,
 /// holds its lock in this place and must still be found and ended.
 pub const LEGACY_LOCK_FILE_TEMPLATE: &str = "/var/lock/floaty.%s.lock";
