@@ -111,6 +111,62 @@ pub enum UsageError {
     },
     #[error(transparent)]
     Generate(crate::generate::GenerateError),
+    /// A flag clap did not know: positionals take hyphen values (a NAME
+    /// may start with `-`), so clap hands it over as an argument and the
+    /// count came out wrong; naming the flag is what helps.
+    #[error("unknown flag `{0}`; floaty --help lists the flags")]
+    UnknownFlag(String),
+    /// clap's own error (bad value, conflicting flags), made one line.
+    #[error("{0}")]
+    Clap(String),
+}
+
+/// Whether `--json-log` (or Go's `-json-log`) is among `args`, for errors
+/// that happen before or while the arguments are parsed: they must come
+/// out in the format asked for too.
+pub fn wants_json_log(args: &[OsString]) -> bool {
+    args.iter()
+        .skip(1)
+        .take_while(|a| *a != "--")
+        .any(|a| a == "--json-log" || a == "-json-log")
+}
+
+/// A clap error as one line: its message and the hints that follow it
+/// (possible values, a similar flag), without the usage block that makes
+/// it several lines in a log.
+pub fn clap_error_line(e: &clap::Error) -> UsageError {
+    let text = e.render().to_string();
+    let mut parts: Vec<String> = Vec::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if line.is_empty() {
+            if parts.is_empty() {
+                continue;
+            }
+            break;
+        }
+        let line = line.strip_prefix("error: ").unwrap_or(line);
+        let part = match line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            Some(hint) => format!("({hint})"),
+            None => line.to_string(),
+        };
+        parts.push(part);
+    }
+    let mut msg = parts.join(" ");
+    if msg.is_empty() {
+        msg = e.kind().to_string();
+    }
+    msg.push_str("; floaty --help shows the usage");
+    UsageError::Clap(crate::event::shown(&msg))
+}
+
+/// The argument that most likely was meant as a flag: `--x` before `-x`.
+fn flag_like(args: &[String]) -> Option<&String> {
+    let looks = |a: &&String| a.starts_with('-') && a.as_str() != "-";
+    args.iter()
+        .filter(looks)
+        .find(|a| a.starts_with("--"))
+        .or_else(|| args.iter().find(looks))
 }
 
 /// Rewrite Go-style single-dash long flags to clap's two-dash form.
@@ -169,12 +225,24 @@ impl RawArgs {
     /// Turn parsed flags and positionals into one command.
     pub fn into_command(self) -> Result<Command, UsageError> {
         let args = self.args;
-        let count = |what, expected, usage| UsageError::ArgCount {
-            what,
-            expected,
-            got: args.len(),
-            usage,
+        let count = |what, expected, usage| match flag_like(&args) {
+            Some(flag) => UsageError::UnknownFlag(crate::event::shown(flag)),
+            None => UsageError::ArgCount {
+                what,
+                expected,
+                got: args.len(),
+                usage,
+            },
         };
+        // CONFIG comes first in every form; one that starts with `-` is a
+        // flag clap did not know (a NAME may start with `-`, a path here
+        // would have to be written `./-x`).
+        if let Some(first) = args
+            .first()
+            .filter(|a| a.starts_with('-') && a.as_str() != "-")
+        {
+            return Err(UsageError::UnknownFlag(crate::event::shown(first)));
+        }
         let command = if self.test {
             let [config] = <[String; 1]>::try_from(args.clone())
                 .map_err(|_| count("--test", "CONFIG", "-T CONFIG"))?;
@@ -269,6 +337,79 @@ mod tests {
     fn names_that_look_like_flags_are_left_alone() {
         let v = normalize_go_flags(["floaty", "-x", "--", "-verbose"].map(OsString::from));
         assert_eq!(v, ["floaty", "-x", "--", "-verbose"].map(OsString::from));
+    }
+
+    #[test]
+    fn an_unknown_flag_is_named_instead_of_counted() {
+        for args in [
+            &["--bogus", "/f", "INSTANCE", "VI_1", "MASTER"][..],
+            &["/f", "INSTANCE", "VI_1", "MASTER", "100", "--bogus"],
+            &["--bogus", "/f", "INSTANCE", "VI_1"],
+            &["--check", "--bogus", "/f"],
+            &["-bogus", "/f"],
+        ] {
+            let e = parse(args).unwrap_err();
+            assert!(
+                e.starts_with("unknown flag `-") && e.ends_with("; floaty --help lists the flags"),
+                "{args:?}: {e}"
+            );
+        }
+        let e = parse(&["--bo\ngus"]).unwrap_err();
+        assert_eq!(
+            e,
+            "unknown flag `--bo\\ngus`; floaty --help lists the flags"
+        );
+        // A NAME that starts with `-` is still a name.
+        let (cmd, _) = parse(&["/f", "INSTANCE", "-VI_1", "BACKUP"]).unwrap();
+        assert!(matches!(cmd, Command::Notify { event, .. } if event.name == "-VI_1"));
+        let (cmd, _) = parse(&["/f", "INSTANCE", "--x", "BACKUP", "100"]).unwrap();
+        assert!(matches!(cmd, Command::Notify { event, .. } if event.name == "--x"));
+        // Too few words and none flag-like: still the count.
+        assert!(parse(&["/f", "INSTANCE", "-"])
+            .unwrap_err()
+            .contains("got 3 argument(s)"));
+    }
+
+    #[test]
+    fn clap_errors_become_one_line() {
+        let one = |args: &[&str]| {
+            let argv = std::iter::once("floaty").chain(args.iter().copied());
+            let e = RawArgs::try_parse_from(argv).unwrap_err();
+            assert!(e.use_stderr());
+            clap_error_line(&e).to_string()
+        };
+        assert_eq!(
+            one(&["--log-target", "bogus"]),
+            "invalid value 'bogus' for '--log-target <TARGET>' (possible values: stderr, journald, syslog); floaty --help shows the usage"
+        );
+        assert_eq!(
+            one(&["--check", "--test", "x"]),
+            "the argument '--check' cannot be used with '--test'; floaty --help shows the usage"
+        );
+        let e = one(&["--log-target"]);
+        assert!(
+            e.starts_with("a value is required for '--log-target <TARGET>'"),
+            "{e}"
+        );
+        assert!(!e.contains('\n'));
+        let help = RawArgs::try_parse_from(["floaty", "--help"]).unwrap_err();
+        assert!(!help.use_stderr(), "help stays on stdout, exit 0");
+    }
+
+    #[test]
+    fn json_log_is_found_before_parsing() {
+        let v = |a: &[&str]| {
+            wants_json_log(
+                &std::iter::once("floaty")
+                    .chain(a.iter().copied())
+                    .map(OsString::from)
+                    .collect::<Vec<_>>(),
+            )
+        };
+        assert!(v(&["--json-log", "--bogus"]));
+        assert!(v(&["--bogus", "-json-log"]));
+        assert!(!v(&["--", "--json-log"]));
+        assert!(!v(&["--json-logs"]));
     }
 
     #[test]

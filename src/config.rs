@@ -30,7 +30,18 @@ use uuid::Uuid;
 use crate::address::Vip;
 use crate::duration;
 
-const DEFAULT_LOCK_FILE_TEMPLATE: &str = "/var/lock/floaty.%s.lock";
+#[path = "config_stop.rs"]
+mod stop;
+pub use stop::{stop_settings, StopSettings};
+
+/// In a directory of floaty's own that other users cannot write, not in
+/// `/var/lock`: that is `/run/lock`, mode 1777, where any local user could
+/// create, hold or forge floaty's lock files.
+pub const DEFAULT_LOCK_FILE_TEMPLATE: &str = "/run/floaty/floaty.%s.lock";
+/// The default of older floaty versions (and of vshn/floaty). A stop must also
+/// look there: a refresher started by an older floaty, before an upgrade,
+/// holds its lock in this place and must still be found and ended.
+pub const LEGACY_LOCK_FILE_TEMPLATE: &str = "/var/lock/floaty.%s.lock";
 const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(10);
 const DEFAULT_KEEPALIVED_CONFIG: &str = "/etc/keepalived/keepalived.conf";
 const DEFAULT_REFRESH_INTERVAL: Duration = Duration::from_secs(60);
@@ -45,7 +56,11 @@ const DEFAULT_CLOUDSCALE_ENDPOINT: &str = "https://api.cloudscale.ch/";
 pub struct Config {
     /// The file this came from, for messages that point the user back to it.
     pub path: PathBuf,
+    /// Relative templates already resolved against the file's directory.
     pub lock_file_template: LockTemplate,
+    /// Whether `lock-file-template` was set (else it is the default, and a
+    /// stop also looks at [`LEGACY_LOCK_FILE_TEMPLATE`]).
+    pub lock_template_from_file: bool,
     pub lock_timeout: Duration,
     pub keepalived_config: PathBuf,
     /// keepalived's `-i`/`--config-id`: picks the `@id`-prefixed lines of a
@@ -322,6 +337,26 @@ impl LockTemplate {
         &self.0
     }
 
+    /// A relative template made absolute against `dir` (the YAML file's
+    /// directory), as `keepalived-config` is: keepalived runs notify
+    /// programs from `/`, so "relative to the caller" meant `/` there and
+    /// the shell's directory when tried by hand.
+    pub fn relative_to(self, dir: &Path) -> Result<LockTemplate, String> {
+        if Path::new(&self.0).is_absolute() || dir.as_os_str().is_empty() {
+            return Ok(self);
+        }
+        let Some(dir) = dir.to_str() else {
+            return Err(format!(
+                "{:?} is relative and the config file's directory is not UTF-8; write an absolute path",
+                self.0
+            ));
+        };
+        // The directory is literal text: a `%` in it is not a directive.
+        let dir = dir.replace('%', "%%");
+        let joined = Path::new(&dir).join(&self.0);
+        Ok(LockTemplate(joined.to_string_lossy().into_owned()))
+    }
+
     /// The lock file for one VRRP instance or group. The name comes from
     /// keepalived, i.e. from whoever wrote keepalived.conf, so it is
     /// percent-encoded down to `[A-Za-z0-9._~-]`: no `/`, no `..`, no
@@ -380,11 +415,19 @@ fn encode_name(name: &str) -> String {
 /// treats every variant as a usage error (exit status 2).
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("{}: cannot read config file: {source}", path.display())]
+    #[error("{}: cannot read config file: {source}", shown_path(path))]
     Read {
         path: PathBuf,
         #[source]
         source: std::io::Error,
+    },
+    /// Not a file floaty reads at all (a FIFO would block for ever, a
+    /// device never end), so it is refused before it is read.
+    #[error("{}: {problem}; CONFIG must be floaty's YAML file", shown_path(path))]
+    File {
+        path: PathBuf,
+        #[source]
+        problem: crate::readfile::ReadError,
     },
     #[error("{}", render(path, *line, *column, key.as_deref(), message))]
     Invalid {
@@ -434,20 +477,40 @@ impl ConfigError {
     }
 }
 
+/// floaty.yml is a few KiB; a file beyond this is the wrong file (or
+/// `/dev/zero` behind a symlink), not a config.
+pub const MAX_CONFIG_FILE: u64 = 1 << 20;
+
+/// A path in a message, control characters escaped so it stays one line.
+fn shown_path(path: &Path) -> String {
+    crate::event::shown(&path.display().to_string())
+}
+
+/// The text of the YAML at `path`, refusing what is not a regular file or
+/// is larger than [`MAX_CONFIG_FILE`].
+fn read_config(path: &Path) -> Result<String, ConfigError> {
+    use crate::readfile::{read_regular, ReadError};
+    let (bytes, _) = read_regular(path, MAX_CONFIG_FILE).map_err(|e| match e {
+        ReadError::Io(source) => ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        },
+        problem => ConfigError::File {
+            path: path.to_path_buf(),
+            problem,
+        },
+    })?;
+    String::from_utf8(bytes).map_err(|_| {
+        ConfigError::invalid(
+            path,
+            None,
+            "the file is not UTF-8 text; save it as UTF-8 (or plain ASCII)",
+        )
+    })
+}
+
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
-    let read_err = |source| ConfigError::Read {
-        path: path.to_path_buf(),
-        source,
-    };
-    // Checked first: reading a directory fails with a less obvious error on
-    // some systems (or not at all, on others).
-    if std::fs::metadata(path).map_err(read_err)?.is_dir() {
-        return Err(read_err(std::io::Error::new(
-            std::io::ErrorKind::IsADirectory,
-            "is a directory, not a file",
-        )));
-    }
-    let text = std::fs::read_to_string(path).map_err(read_err)?;
+    let text = read_config(path)?;
     let mut config = parse(&text, path)?;
     if config.inline_secret {
         if let Some(w) = readable_by_others(path, "holds a credential inline") {
@@ -489,23 +552,45 @@ struct Credential {
     section: &'static str,
     key: &'static str,
     env_var: &'static str,
+    /// What this provider demands of the value beyond being one word;
+    /// the message must not quote it.
+    check: fn(&str) -> Result<(), String>,
 }
 
 const CLOUDSCALE_TOKEN: Credential = Credential {
     section: "cloudscale",
     key: "token",
     env_var: ENV_CLOUDSCALE_TOKEN,
+    check: |_| Ok(()),
 };
 const EXOSCALE_KEY: Credential = Credential {
     section: "exoscale",
     key: "key",
     env_var: ENV_EXOSCALE_KEY,
+    check: floaty_providers::exoscale::check_key,
 };
 const EXOSCALE_SECRET: Credential = Credential {
     section: "exoscale",
     key: "secret",
     env_var: ENV_EXOSCALE_SECRET,
+    check: |_| Ok(()),
 };
+
+/// Why `value` cannot be a credential, without quoting it. A token with a
+/// newline or space in it (a pasted line break, quotes around a two-word
+/// copy) passed every check before and then failed in the refresher on
+/// every request, long after the MASTER call had reported success.
+fn credential_problem(value: &str) -> Option<&'static str> {
+    if value.contains(['\n', '\r']) {
+        Some("holds a line break; a credential is a single word (check for a pasted newline)")
+    } else if value.chars().any(char::is_control) {
+        Some("holds a control character; a credential is a single word of printable characters")
+    } else if value.chars().any(char::is_whitespace) {
+        Some("holds whitespace; a credential is a single word (check for spaces or tabs copied along)")
+    } else {
+        None
+    }
+}
 
 impl Credential {
     fn key(&self) -> String {
@@ -516,37 +601,62 @@ impl Credential {
     /// or the environment variable, in that order of being looked at.
     /// Inline and file together is ambiguous and refused; the environment
     /// is used only when the YAML sets neither, so what the file says
-    /// always wins.
+    /// always wins. `used` says whether the configured provider needs this
+    /// credential: only then is its value checked (an unused section may
+    /// hold anything, as it never leaves the machine).
     fn resolve(
         &self,
         inline: Option<Secret>,
         file: Option<String>,
         config: &Path,
         env: &dyn Fn(&str) -> Option<String>,
+        used: bool,
         warnings: &mut Vec<String>,
     ) -> Result<Option<Secret>, ConfigError> {
         let key = self.key();
         let file_key = format!("{key}-file");
+        let check = |secret: &Secret, name: &str, what: &str| {
+            if !used {
+                return Ok(());
+            }
+            let value = secret.expose();
+            match credential_problem(value) {
+                Some(why) => Err(why.to_string()),
+                None => (self.check)(value),
+            }
+            .map_err(|why| ConfigError::invalid(config, Some(name), format!("{what}{why}")))
+        };
         match (inline, file) {
             (Some(_), Some(_)) => Err(ConfigError::invalid(
                 config,
                 Some(&key),
                 format!("set together with `{file_key}`; keep one"),
             )),
-            (Some(inline), None) => Ok(Some(inline)),
+            (Some(inline), None) => {
+                check(&inline, &key, "the value ")?;
+                Ok(Some(inline))
+            }
             (None, Some(file)) => {
                 // Relative to the YAML file, like keepalived-config.
                 let file = config.parent().unwrap_or(Path::new("")).join(file);
-                read_secret_file(&file)
-                    .map(|s| {
-                        warnings.extend(readable_by_others(&file, "holds a credential"));
-                        Some(s)
-                    })
-                    .map_err(|why| ConfigError::invalid(config, Some(&file_key), why))
+                let secret = read_secret_file(&file)
+                    .map_err(|why| ConfigError::invalid(config, Some(&file_key), why))?;
+                check(&secret, &file_key, &format!("{} ", file.display()))?;
+                warnings.extend(readable_by_others(&file, "holds a credential"));
+                Ok(Some(secret))
             }
-            (None, None) => Ok(env(self.env_var)
-                .filter(|v| !v.is_empty())
-                .map(|v| Secret::new(v.trim_end_matches(['\n', '\r'])))),
+            (None, None) => {
+                let Some(value) = env(self.env_var).filter(|v| !v.is_empty()) else {
+                    return Ok(None);
+                };
+                let secret = Secret::new(value.trim_end_matches(['\n', '\r']));
+                check(
+                    &secret,
+                    &format!("{} (environment, for {key})", self.env_var),
+                    "the value ",
+                )?;
+                Ok(Some(secret))
+            }
         }
     }
 
@@ -568,24 +678,15 @@ impl Credential {
 /// Reads a credential from a file: one line, the trailing newline dropped.
 /// Messages name the file, never its content.
 fn read_secret_file(file: &Path) -> Result<Secret, String> {
-    use std::io::Read;
+    use crate::readfile::{read_regular, ReadError};
     let shown = file.display();
-    let cannot = |e: std::io::Error| format!("cannot read {shown}: {e}");
-    let meta = std::fs::metadata(file).map_err(cannot)?;
-    if !meta.is_file() {
-        return Err(format!("{shown} is not a regular file"));
-    }
-    let mut bytes = Vec::new();
-    std::fs::File::open(file)
-        .map_err(cannot)?
-        .take(MAX_SECRET_FILE + 1)
-        .read_to_end(&mut bytes)
-        .map_err(cannot)?;
-    if bytes.len() as u64 > MAX_SECRET_FILE {
-        return Err(format!(
+    let (bytes, _) = read_regular(file, MAX_SECRET_FILE).map_err(|e| match e {
+        ReadError::Io(e) => format!("cannot read {shown}: {e}"),
+        ReadError::TooLarge { .. } => format!(
             "{shown} is larger than {MAX_SECRET_FILE} bytes; it should hold only the credential"
-        ));
-    }
+        ),
+        other => format!("{shown} {other}"),
+    })?;
     let text = String::from_utf8(bytes).map_err(|_| format!("{shown} is not UTF-8 text"))?;
     let value = text.trim_end_matches(['\n', '\r']);
     if value.is_empty() {
@@ -725,13 +826,37 @@ fn build(
         || inline(&exoscale.key).is_some()
         || inline(&exoscale.secret).is_some();
     let mut warnings = Vec::new();
-    let mut resolve =
-        |credential: &Credential, value: &Option<SecretValue>, file: Option<NonEmpty>| {
-            credential.resolve(inline(value), file.map(|f| f.0), path, env, &mut warnings)
-        };
-    let token = resolve(&CLOUDSCALE_TOKEN, &cloudscale.token, cloudscale.token_file)?;
-    let exoscale_key = resolve(&EXOSCALE_KEY, &exoscale.key, exoscale.key_file)?;
-    let exoscale_secret = resolve(&EXOSCALE_SECRET, &exoscale.secret, exoscale.secret_file)?;
+    let mut resolve = |credential: &Credential,
+                       value: &Option<SecretValue>,
+                       file: Option<NonEmpty>,
+                       used: ProviderKind| {
+        credential.resolve(
+            inline(value),
+            file.map(|f| f.0),
+            path,
+            env,
+            used == provider,
+            &mut warnings,
+        )
+    };
+    let token = resolve(
+        &CLOUDSCALE_TOKEN,
+        &cloudscale.token,
+        cloudscale.token_file,
+        ProviderKind::Cloudscale,
+    )?;
+    let exoscale_key = resolve(
+        &EXOSCALE_KEY,
+        &exoscale.key,
+        exoscale.key_file,
+        ProviderKind::Exoscale,
+    )?;
+    let exoscale_secret = resolve(
+        &EXOSCALE_SECRET,
+        &exoscale.secret,
+        exoscale.secret_file,
+        ProviderKind::Exoscale,
+    )?;
     let context: BTreeMap<String, String> = raw
         .context
         .unwrap_or_default()
@@ -763,7 +888,13 @@ fn build(
     )?;
     Ok(Config {
         path: path.to_path_buf(),
-        lock_file_template: raw.lock_file_template.unwrap_or_default(),
+        lock_template_from_file: raw.lock_file_template.is_some(),
+        lock_file_template: match raw.lock_file_template {
+            Some(t) => t
+                .relative_to(path.parent().unwrap_or(Path::new("")))
+                .map_err(|m| ConfigError::invalid(path, Some("lock-file-template"), m))?,
+            None => LockTemplate::default(),
+        },
         lock_timeout: raw.lock_timeout.map_or(DEFAULT_LOCK_TIMEOUT, |d| d.0),
         keepalived_config,
         keepalived_config_id: raw.keepalived_config_id.map(|s| s.0),
@@ -792,8 +923,7 @@ fn build(
         cloudscale: Cloudscale {
             endpoint: cloudscale
                 .endpoint
-                .and_then(|e| e.0)
-                .unwrap_or_else(|| DEFAULT_CLOUDSCALE_ENDPOINT.to_string()),
+                .map_or_else(|| DEFAULT_CLOUDSCALE_ENDPOINT.to_string(), |e| e.0),
             token,
             server_uuid: cloudscale.server_uuid.and_then(|u| u.0),
             hostname_to_server_uuid: cloudscale
@@ -804,7 +934,7 @@ fn build(
                 .collect(),
         },
         exoscale: Exoscale {
-            endpoint: exoscale.endpoint.and_then(|e| e.0),
+            endpoint: exoscale.endpoint.map(|e| e.0),
             zone: exoscale.zone.and_then(|z| z.0),
             key: exoscale_key,
             secret: exoscale_secret,
@@ -829,12 +959,12 @@ fn build(
 )]
 struct RawConfig {
     lock_file_template: Option<LockTemplate>,
-    lock_timeout: Option<PositiveDuration>,
+    lock_timeout: Option<Timeout>,
     keepalived_config: Option<NonEmpty>,
     keepalived_config_id: Option<NonEmpty>,
     managed_addresses: Option<Vec<VipValue>>,
-    refresh_interval: Option<PositiveDuration>,
-    refresh_timeout: Option<PositiveDuration>,
+    refresh_interval: Option<RefreshInterval>,
+    refresh_timeout: Option<Timeout>,
     back_off: Option<RawBackOff>,
     provider: Option<ProviderValue>,
     verify_master: Option<VerifyMaster>,
@@ -852,9 +982,9 @@ struct RawConfig {
     expecting = "a mapping with initial-interval, multiplier, max-interval, max-elapsed-time"
 )]
 struct RawBackOff {
-    initial_interval: Option<PositiveDuration>,
+    initial_interval: Option<BackOffInterval>,
     multiplier: Option<Multiplier>,
-    max_interval: Option<PositiveDuration>,
+    max_interval: Option<BackOffInterval>,
     max_elapsed_time: Option<AnyDuration>,
 }
 
@@ -996,19 +1126,44 @@ impl<'de> Deserialize<'de> for LockTemplate {
     }
 }
 
-/// Intervals and timeouts: zero would mean a busy loop or an instant failure.
-struct PositiveDuration(Duration);
+/// Intervals and timeouts, with a floor of `MIN_MS` milliseconds: zero
+/// would mean a busy loop or an instant failure, and values just above it
+/// nearly the same (`refresh-interval: 1ns` made 115 API requests in 5 s).
+/// The floors are in [`MIN_REFRESH_INTERVAL`] and its neighbours.
+struct MinDuration<const MIN_MS: u64>(Duration);
 
-impl<'de> Deserialize<'de> for PositiveDuration {
+/// The lower bounds, documented in docs/BAD-INPUT.md and the README.
+/// refresh-interval: one API read per second per instance is already more
+/// than any cloud API wants to see for an address that is not moving.
+pub const MIN_REFRESH_INTERVAL: Duration = Duration::from_secs(1);
+/// refresh-timeout and lock-timeout: below this a request or a stopping
+/// refresher cannot finish even on a fast path; it is a typo, not a policy.
+pub const MIN_TIMEOUT: Duration = Duration::from_millis(100);
+/// back-off intervals: retries closer than this only hammer a failing API.
+pub const MIN_BACK_OFF: Duration = Duration::from_millis(10);
+
+type RefreshInterval = MinDuration<{ MIN_REFRESH_INTERVAL.as_millis() as u64 }>;
+type Timeout = MinDuration<{ MIN_TIMEOUT.as_millis() as u64 }>;
+type BackOffInterval = MinDuration<{ MIN_BACK_OFF.as_millis() as u64 }>;
+
+fn min_duration<const MIN_MS: u64>(s: &str) -> Result<MinDuration<MIN_MS>, String> {
+    let min = Duration::from_millis(MIN_MS);
+    match duration::parse(s).map_err(|e| e.to_string())? {
+        d if d.is_zero() => Err(format!(
+            "`{s}` is zero; it must be longer than that, e.g. 10s"
+        )),
+        d if d < min => Err(format!(
+            "`{s}` is below the minimum of {}; write at least {}",
+            duration::format(min),
+            duration::format(min)
+        )),
+        d => Ok(MinDuration(d)),
+    }
+}
+
+impl<'de, const MIN_MS: u64> Deserialize<'de> for MinDuration<MIN_MS> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        text(d, "a duration like 10s", |s| {
-            match duration::parse(s).map_err(|e| e.to_string())? {
-                d if d.is_zero() => Err(format!(
-                    "`{s}` is zero; it must be longer than that, e.g. 10s"
-                )),
-                d => Ok(PositiveDuration(d)),
-            }
-        })
+        text(d, "a duration like 10s", min_duration::<MIN_MS>)
     }
 }
 
@@ -1086,6 +1241,9 @@ impl<'de> Deserialize<'de> for SecretValue {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         // The check must never quote its input.
         text(d, "a string", |s| {
+            // A block scalar (`token: |`) ends in a newline; dropped as it
+            // is from a file or the environment.
+            let s = s.trim_end_matches(['\n', '\r']);
             Ok(SecretValue((!s.is_empty()).then(|| Secret::new(s))))
         })
     }
@@ -1117,25 +1275,24 @@ impl<'de> Deserialize<'de> for NonEmpty {
 }
 
 /// cloudscale's base URL, normalised to end in `/` so API paths can be
-/// appended. Empty means the default.
-struct Endpoint(Option<String>);
+/// appended.
+struct Endpoint(String);
 
 impl<'de> Deserialize<'de> for Endpoint {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         text(d, "an http(s) URL", |s| {
-            Ok(Endpoint(check_url(s)?.map(|mut url| {
-                if !url.ends_with('/') {
-                    url.push('/');
-                }
-                url
-            })))
+            let mut url = check_url(s)?;
+            if !url.ends_with('/') {
+                url.push('/');
+            }
+            Ok(Endpoint(url))
         })
     }
 }
 
 /// Exoscale's endpoint is the whole API base (`https://api-ZONE.exoscale.com/v2`);
 /// the provider drops a trailing `/` and ignores vshn/floaty's v1 URLs.
-struct ExoscaleEndpoint(Option<String>);
+struct ExoscaleEndpoint(String);
 
 impl<'de> Deserialize<'de> for ExoscaleEndpoint {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -1143,11 +1300,32 @@ impl<'de> Deserialize<'de> for ExoscaleEndpoint {
     }
 }
 
-fn check_url(s: &str) -> Result<Option<String>, String> {
-    if s.is_empty() {
-        return Ok(None);
+/// `s` with any `user:password@` before the host replaced by `***@`, for
+/// quoting a URL in a message: a password in a URL is a secret too.
+fn without_userinfo(s: &str) -> String {
+    let Some((scheme, rest)) = s.split_once("://") else {
+        return s.to_string();
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..end].rfind('@') {
+        Some(at) => format!("{scheme}://***{}", &rest[at..]),
+        None => s.to_string(),
     }
-    let bad = || format!("{s:?} is not an http(s) URL (write e.g. {DEFAULT_CLOUDSCALE_ENDPOINT})");
+}
+
+/// The endpoint as written, once it is certain to work as a base URL.
+/// Checked here rather than at the first request: a bad port or a
+/// `user:pw@` only showed in the refresher's log, failing for ever (and
+/// the userinfo made reqwest send Basic auth instead of the token).
+fn check_url(s: &str) -> Result<String, String> {
+    if s.is_empty() {
+        // Was silently the production API: surprising for someone who
+        // meant to point floaty at a test endpoint.
+        return Err("empty; remove the key to use the default".to_string());
+    }
+    let quoted = crate::event::shown(&without_userinfo(s));
+    let bad =
+        || format!("\"{quoted}\" is not an http(s) URL (write e.g. {DEFAULT_CLOUDSCALE_ENDPOINT})");
     let lower = s.to_ascii_lowercase();
     let rest = lower
         .strip_prefix("https://")
@@ -1160,12 +1338,23 @@ fn check_url(s: &str) -> Result<Option<String>, String> {
     {
         return Err(bad());
     }
-    if s.contains(['?', '#']) {
+    let url = url::Url::parse(s).map_err(|e| {
+        format!("\"{quoted}\" is not a valid URL: {e} (write e.g. {DEFAULT_CLOUDSCALE_ENDPOINT})")
+    })?;
+    if !url.username().is_empty() || url.password().is_some() {
         return Err(format!(
-            "{s:?} has a query or fragment; give only the base URL, e.g. {DEFAULT_CLOUDSCALE_ENDPOINT}"
+            "\"{quoted}\" holds credentials (`user:password@`); credentials do not belong in the URL: remove them, floaty sends the API credentials itself"
         ));
     }
-    Ok(Some(s.to_string()))
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(bad());
+    }
+    if s.contains(['?', '#']) {
+        return Err(format!(
+            "\"{quoted}\" has a query or fragment; give only the base URL, e.g. {DEFAULT_CLOUDSCALE_ENDPOINT}"
+        ));
+    }
+    Ok(s.to_string())
 }
 
 /// `provider:`; empty counts as missing, like in vshn/floaty.
@@ -1471,7 +1660,8 @@ mod tests {
     fn defaults() {
         let c = ok("provider: cloudscale\n");
         assert_eq!(c.path, Path::new(FILE));
-        assert_eq!(c.lock_file_template.as_str(), "/var/lock/floaty.%s.lock");
+        assert_eq!(c.lock_file_template.as_str(), "/run/floaty/floaty.%s.lock");
+        assert!(!c.lock_template_from_file);
         assert_eq!(c.lock_timeout, Duration::from_secs(10));
         assert_eq!(
             c.keepalived_config,
@@ -1534,7 +1724,7 @@ back-off:
 provider: cloudscale
 cloudscale:
   endpoint: http://127.0.0.1:8080/api
-  token: 'tok en'
+  token: 'tok-en'
   server-uuid: 6c1c8e4e-8f2a-4b0e-9a53-3c1e8f0a2b7d
   hostname-to-server-uuid:
     node-a: 11111111-2222-3333-4444-555555555555
@@ -1572,7 +1762,7 @@ exoscale:
         );
         assert_eq!(c.provider, ProviderKind::Cloudscale);
         assert_eq!(c.cloudscale.endpoint, "http://127.0.0.1:8080/api/");
-        assert_eq!(c.cloudscale.token.as_ref().unwrap().expose(), "tok en");
+        assert_eq!(c.cloudscale.token.as_ref().unwrap().expose(), "tok-en");
         assert_eq!(
             c.cloudscale.server_uuid.unwrap().to_string(),
             "6c1c8e4e-8f2a-4b0e-9a53-3c1e8f0a2b7d"
@@ -1798,7 +1988,7 @@ exoscale:
         }
         let e = err("provider: cloudscale\ncloudscale:\n  endpoint: https://x/?a=b\n");
         assert!(e.contains("query or fragment"), "{e}");
-        let c = ok("provider: cloudscale\ncloudscale:\n  endpoint: ''\n");
+        let c = ok("provider: cloudscale\ncloudscale:\n  endpoint: ~\n");
         assert_eq!(c.cloudscale.endpoint, "https://api.cloudscale.ch/");
         let c = ok("provider: cloudscale\ncloudscale:\n  endpoint: HTTPS://api.example/v1/\n");
         assert_eq!(c.cloudscale.endpoint, "HTTPS://api.example/v1/");
@@ -1877,7 +2067,7 @@ exoscale:
             assert!(!format!("{e:?}").contains(secret), "{e:?}");
         }
         let c = ok(&format!(
-            "provider: exoscale\ncloudscale:\n  token: {secret}\nexoscale:\n  key: {secret}\n  secret: {secret}\n"
+            "provider: exoscale\ncloudscale:\n  token: {secret}\nexoscale:\n  key: EXO{secret}\n  secret: {secret}\n"
         ));
         assert!(!format!("{c:?}").contains(secret));
     }
@@ -1894,8 +2084,8 @@ exoscale:
             "{s}"
         );
         assert!(!s.contains("SUPERSECRET"), "{s}");
-        let s =
-            ok("provider: exoscale\nexoscale: {key: SUPERSECRET, secret: SUPERSECRET}").to_string();
+        let s = ok("provider: exoscale\nexoscale: {key: EXOSUPERSECRET, secret: SUPERSECRET}")
+            .to_string();
         assert!(s.contains("\n  key: ***\n  secret: ***\n"), "{s}");
         assert!(s.contains("\nrefresh-timeout: 15s\n"), "{s}");
         assert!(!s.contains("SUPERSECRET"), "{s}");
@@ -1946,16 +2136,16 @@ exoscale:
     fn lock_paths_are_confined() {
         let t = LockTemplate::default();
         let p = |name: &str| t.path_for(name).to_string_lossy().into_owned();
-        assert_eq!(p("VI_1"), "/var/lock/floaty.VI_1.lock");
-        assert_eq!(p("'VI.a'"), "/var/lock/floaty.%27VI.a%27.lock");
-        assert_eq!(p("a/b"), "/var/lock/floaty.a%2Fb.lock");
+        assert_eq!(p("VI_1"), "/run/floaty/floaty.VI_1.lock");
+        assert_eq!(p("'VI.a'"), "/run/floaty/floaty.%27VI.a%27.lock");
+        assert_eq!(p("a/b"), "/run/floaty/floaty.a%2Fb.lock");
         assert_eq!(
             p("../../etc/passwd"),
-            "/var/lock/floaty...%2F..%2Fetc%2Fpasswd.lock"
+            "/run/floaty/floaty...%2F..%2Fetc%2Fpasswd.lock"
         );
-        assert_eq!(p("VI 1"), "/var/lock/floaty.VI%201.lock");
-        assert_eq!(p("ü"), "/var/lock/floaty.%C3%BC.lock");
-        assert_eq!(p("50%"), "/var/lock/floaty.50%25.lock");
+        assert_eq!(p("VI 1"), "/run/floaty/floaty.VI%201.lock");
+        assert_eq!(p("ü"), "/run/floaty/floaty.%C3%BC.lock");
+        assert_eq!(p("50%"), "/run/floaty/floaty.50%25.lock");
         let dir = LockTemplate::new("/run/floaty/%s").unwrap();
         assert_eq!(dir.path_for(".."), Path::new("/run/floaty/%2E%2E"));
         assert_eq!(dir.path_for("."), Path::new("/run/floaty/%2E"));
@@ -2064,7 +2254,7 @@ exoscale:
         );
         std::fs::create_dir(&file).unwrap();
         let e = parse_in(dir.path(), yaml, &no_env).unwrap_err();
-        assert!(e.contains("is not a regular file"), "{e}");
+        assert!(e.contains("is a directory, not a regular file"), "{e}");
         let e = parse_in(
             dir.path(),
             "provider: exoscale\nexoscale:\n  secret-file: ''\n",
@@ -2219,46 +2409,252 @@ exoscale:
             .contains("\nverify-master: off\n"));
     }
 
+    /// A one-line error from `yaml` with environment `env`, checked not
+    /// to show `secret`.
+    fn err_env(yaml: &str, env: &dyn Fn(&str) -> Option<String>, secret: &str) -> String {
+        let e = parse_with_env(yaml, Path::new(FILE), env)
+            .expect_err("should fail")
+            .to_string();
+        assert!(!e.contains('\n'), "not one line: {e}");
+        assert!(!e.contains(secret), "secret shown: {e}");
+        e
+    }
+
+    #[test]
+    fn credentials_must_be_one_word() {
+        // Inline, in every YAML spelling of a newline, space or control.
+        for (value, why) in [
+            ("\"SECRET\\nTOKEN\"", "holds a line break"),
+            ("\"SECRET\\rTOKEN\"", "holds a line break"),
+            ("|\n    SECRET\n    TOKEN", "holds a line break"),
+            ("'SECRET TOKEN'", "holds whitespace"),
+            ("\"SECRET\\tTOKEN\"", "holds a control character"),
+            ("\"SECRET\\u00a0TOKEN\"", "holds whitespace"),
+            ("\"SECRET\\eTOKEN\"", "holds a control character"),
+        ] {
+            let e = err_env(
+                &format!("provider: cloudscale\ncloudscale:\n  token: {value}\n"),
+                &no_env,
+                "SECRET",
+            );
+            assert!(
+                e.starts_with("/etc/floaty.yml: cloudscale.token: the value ") && e.contains(why),
+                "{value}: {e}"
+            );
+            let e = err_env(
+                &format!("provider: exoscale\nexoscale:\n  key: EXOa\n  secret: {value}\n"),
+                &no_env,
+                "SECRET",
+            );
+            assert!(e.contains("exoscale.secret: the value "), "{e}");
+        }
+        // A `|` block keeps one trailing newline: that one is trimmed, as
+        // from a file or the environment.
+        let c = ok("provider: cloudscale\ncloudscale:\n  token: |\n    tok\n");
+        assert_eq!(c.cloudscale.token.unwrap().expose(), "tok");
+        // From the environment: the variable is named.
+        let env =
+            |name: &str| (name == ENV_CLOUDSCALE_TOKEN).then(|| "SECRET\nTOKEN\n".to_string());
+        let e = err_env("provider: cloudscale\n", &env, "SECRET");
+        assert!(
+            e.contains("FLOATY_CLOUDSCALE_TOKEN (environment, for cloudscale.token): the value holds a line break"),
+            "{e}"
+        );
+        let env = |name: &str| (name == ENV_CLOUDSCALE_TOKEN).then(|| "tok\r\n".to_string());
+        let c = parse_with_env("provider: cloudscale\n", Path::new(FILE), &env).unwrap();
+        assert_eq!(c.cloudscale.token.unwrap().expose(), "tok");
+        // From a file: the file key and the file are named.
+        let (dir, file) = secret_setup(b"SECRET TOKEN\n", 0o600);
+        let e = parse_in(dir.path(), TOKEN_FILE_YAML, &no_env).unwrap_err();
+        assert!(
+            e.contains(&format!(
+                "cloudscale.token-file: {} holds whitespace",
+                file.display()
+            )) && !e.contains("SECRET"),
+            "{e}"
+        );
+        // The section of the provider not in use is not checked: it is
+        // never sent anywhere.
+        ok("provider: cloudscale\nexoscale:\n  key: 'not an EXO key'\n");
+        let env = |name: &str| (name == ENV_EXOSCALE_KEY).then(|| "x y".to_string());
+        parse_with_env("provider: cloudscale\n", Path::new(FILE), &env).unwrap();
+    }
+
+    #[test]
+    fn exoscale_keys_start_with_exo_wherever_they_come_from() {
+        let e = err_env(
+            "provider: exoscale\nexoscale:\n  key: SECRETKEY\n  secret: s\n",
+            &no_env,
+            "SECRETKEY",
+        );
+        assert_eq!(
+            e,
+            "/etc/floaty.yml: exoscale.key: the value does not start with EXO, as every Exoscale API key does; check that key and secret are not swapped"
+        );
+        // Checked at load, so also under --dry-run (which skips only the
+        // "missing" check): a key is checked whenever it is given.
+        let env = |name: &str| (name == ENV_EXOSCALE_KEY).then(|| "SECRETKEY".to_string());
+        let e = err_env("provider: exoscale\n", &env, "SECRETKEY");
+        assert!(e.contains("FLOATY_EXOSCALE_KEY (environment, for exoscale.key): the value does not start with EXO"), "{e}");
+        let (dir, _) = secret_setup(b"SECRETKEY\n", 0o600);
+        let e = parse_in(
+            dir.path(),
+            "provider: exoscale\nexoscale:\n  key-file: token\n",
+            &no_env,
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("exoscale.key-file: ") && e.contains("does not start with EXO"),
+            "{e}"
+        );
+        assert!(!e.contains("SECRETKEY"), "{e}");
+        let e = err_env(
+            "provider: exoscale\nexoscale:\n  key: EXO,SECRET\n",
+            &no_env,
+            "SECRET",
+        );
+        assert!(
+            e.contains("exoscale.key: the value contains spaces, commas"),
+            "{e}"
+        );
+        ok("provider: exoscale\nexoscale:\n  key: EXOabc\n");
+    }
+
+    #[test]
+    fn endpoints_are_checked_as_urls() {
+        for section in ["cloudscale", "exoscale"] {
+            let yaml =
+                |url: &str| format!("provider: {section}\n{section}:\n  endpoint: '{url}'\n");
+            let e = err(&yaml("http://127.0.0.1:99999/"));
+            assert!(
+                e.contains(&format!("line 3, column 13: {section}.endpoint: \"http://127.0.0.1:99999/\" is not a valid URL: invalid port number")),
+                "{e}"
+            );
+            let e = err(&yaml(""));
+            assert!(
+                e.ends_with(&format!(
+                    "{section}.endpoint: empty; remove the key to use the default"
+                )),
+                "{e}"
+            );
+            for url in [
+                "http://admin:pw1234@host/",
+                "https://admin@host/v2",
+                "http://u:pw1234@host:1/",
+            ] {
+                let e = err(&yaml(url));
+                assert!(e.contains("credentials do not belong in the URL"), "{e}");
+                assert!(!e.contains("pw1234") && !e.contains("admin"), "{e}");
+                assert!(e.contains("***@host"), "{e}");
+            }
+            // A password is not shown even where the URL does not parse.
+            let e = err(&yaml("http://admin:pw1234@host:99999/"));
+            assert!(!e.contains("pw1234") && e.contains("invalid port"), "{e}");
+            ok(&yaml("http://[::1]:8080/v2"));
+            ok(&yaml("https://host:65535"));
+        }
+        assert_eq!(without_userinfo("http://a:b@c@d/x@y"), "http://***@d/x@y");
+        assert_eq!(without_userinfo("http://d/x@y"), "http://d/x@y");
+    }
+
+    #[test]
+    fn durations_have_floors() {
+        for (key, below, floor) in [
+            ("refresh-interval", "999ms", "1s"),
+            ("refresh-interval", "1ns", "1s"),
+            ("refresh-timeout", "99ms", "100ms"),
+            ("lock-timeout", "50ms", "100ms"),
+            ("back-off:\n  initial-interval", "9ms", "10ms"),
+            ("back-off:\n  max-interval", "1us", "10ms"),
+        ] {
+            let e = err(&format!("provider: cloudscale\n{key}: {below}\n"));
+            let dotted = key.replace(":\n  ", ".");
+            assert!(
+                e.contains(&format!(
+                    "{dotted}: `{below}` is below the minimum of {floor}; write at least {floor}"
+                )),
+                "{e}"
+            );
+            ok(&format!("provider: cloudscale\n{key}: {floor}\n"));
+        }
+        // What the behaviour tests use stays valid.
+        let c = ok("provider: cloudscale\nlock-timeout: 400ms\nrefresh-timeout: 300ms\nback-off:\n  initial-interval: 20ms\n  max-interval: 50ms\n");
+        assert_eq!(c.back_off.initial_interval, Duration::from_millis(20));
+    }
+
+    #[test]
+    fn a_relative_lock_template_is_relative_to_the_config_file() {
+        let c = parse_with_env(
+            "provider: cloudscale\nlock-file-template: locks/floaty.%s.lock\n",
+            Path::new("/etc/floaty/floaty.yml"),
+            &no_env,
+        )
+        .unwrap();
+        assert!(c.lock_template_from_file);
+        assert_eq!(
+            c.lock_file_template.path_for("VI_1"),
+            Path::new("/etc/floaty/locks/floaty.VI_1.lock")
+        );
+        // A `%` in the directory is text, not a directive.
+        let c = parse_with_env(
+            "provider: cloudscale\nlock-file-template: '%s.lock'\n",
+            Path::new("/srv/100%s/floaty.yml"),
+            &no_env,
+        )
+        .unwrap();
+        assert_eq!(
+            c.lock_file_template.path_for("VI_1"),
+            Path::new("/srv/100%s/VI_1.lock")
+        );
+        let c = ok("provider: cloudscale\nlock-file-template: /abs/%s\n");
+        assert_eq!(c.lock_file_template.as_str(), "/abs/%s");
+        assert_eq!(LEGACY_LOCK_FILE_TEMPLATE, "/var/lock/floaty.%s.lock");
+    }
+
+    #[test]
+    fn config_paths_that_are_no_regular_file_or_too_big_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("floaty.yml");
+        crate::readfile::mkfifo(&fifo);
+        // Before: blocked here for ever.
+        let e = load(&fifo).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            format!(
+                "{}: is a FIFO, not a regular file; CONFIG must be floaty's YAML file",
+                fifo.display()
+            )
+        );
+        let e = load(Path::new("/dev/zero")).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "/dev/zero: is a character device, not a regular file; CONFIG must be floaty's YAML file"
+        );
+        let big = dir.path().join("big.yml");
+        let mut text = b"provider: cloudscale\n".to_vec();
+        text.resize(MAX_CONFIG_FILE as usize + 1, b'#');
+        std::fs::write(&big, &text).unwrap();
+        let e = load(&big).unwrap_err().to_string();
+        assert!(
+            e.ends_with("big.yml: is larger than 1 MiB; that cannot be the right file; CONFIG must be floaty's YAML file"),
+            "{e}"
+        );
+        text.truncate(MAX_CONFIG_FILE as usize);
+        std::fs::write(&big, &text).unwrap();
+        load(&big).unwrap();
+        std::fs::write(&big, b"provider: cloudscale\n# \xff\n").unwrap();
+        let e = load(&big).unwrap_err().to_string();
+        assert!(e.contains("not UTF-8"), "{e}");
+        // A newline in the path does not split the message.
+        let odd = dir.path().join("a\nb.yml");
+        let e = load(&odd).unwrap_err().to_string();
+        assert!(!e.contains('\n') && e.contains("a\\nb.yml"), "{e}");
+    }
+
     #[test]
     fn edit_distance_works() {
         assert_eq!(edit_distance("lock-timout", "lock-timeout"), 1);
         assert_eq!(edit_distance("", "abc"), 3);
         assert_eq!(edit_distance("kitten", "sitting"), 3);
-    }
-}
-
-// TEMP(merge): replaced by wip-config's lenient reader.
-pub const LEGACY_LOCK_FILE_TEMPLATE: &str = "/var/lock/floaty.%s.lock";
-
-pub struct StopSettings {
-    pub lock_file_template: LockTemplate,
-    pub template_from_file: bool,
-    pub lock_timeout: Duration,
-    pub keepalived_config: PathBuf,
-    pub keepalived_config_id: Option<String>,
-}
-
-pub fn stop_settings(path: &Path) -> StopSettings {
-    match load(path) {
-        Ok(c) => c.stop_settings(),
-        Err(_) => StopSettings {
-            lock_file_template: LockTemplate::default(),
-            template_from_file: false,
-            lock_timeout: DEFAULT_LOCK_TIMEOUT,
-            keepalived_config: PathBuf::from(DEFAULT_KEEPALIVED_CONFIG),
-            keepalived_config_id: None,
-        },
-    }
-}
-
-impl Config {
-    pub fn stop_settings(&self) -> StopSettings {
-        StopSettings {
-            lock_file_template: self.lock_file_template.clone(),
-            template_from_file: self.lock_file_template != LockTemplate::default(),
-            lock_timeout: self.lock_timeout,
-            keepalived_config: self.keepalived_config.clone(),
-            keepalived_config_id: self.keepalived_config_id.clone(),
-        }
     }
 }

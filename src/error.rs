@@ -2,10 +2,11 @@
 //! exit status: 2 when the input was wrong and nothing was done, 1 when
 //! something failed at run time.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::cli::UsageError;
 use crate::config::ConfigError;
+use crate::event::shown;
 use crate::keepalived::KeepalivedError;
 use crate::lock::LockError;
 use crate::provider::SpecError;
@@ -20,9 +21,19 @@ pub enum Error {
     Provider(#[from] SpecError),
     #[error(transparent)]
     Keepalived(#[from] KeepalivedError),
-    #[error("no vrrp_instance `{name}` in {}; check the name keepalived passes (floaty --check lists them)", conf.display())]
+    // The name comes from the command line or the FIFO and may hold a
+    // newline; escaped so the message stays one line.
+    #[error(
+        "no vrrp_instance `{}` in {}; check the name keepalived passes (floaty --check lists them)",
+        shown(name),
+        shown_path(conf)
+    )]
     UnknownInstance { name: String, conf: PathBuf },
-    #[error("no vrrp_sync_group `{name}` in {}; check the name keepalived passes", conf.display())]
+    #[error(
+        "no vrrp_sync_group `{}` in {}; check the name keepalived passes",
+        shown(name),
+        shown_path(conf)
+    )]
     UnknownGroup { name: String, conf: PathBuf },
     #[error(transparent)]
     Fifo(#[from] crate::daemon::FifoError),
@@ -62,4 +73,8 @@ impl Error {
             | Error::Runtime(_) => 1,
         }
     }
+}
+
+fn shown_path(path: &Path) -> String {
+    shown(&path.display().to_string())
 }

@@ -245,6 +245,26 @@ fn check_event_args(kind: &str, name: &str, state: &str, priority: Option<&str>)
     }
 }
 
+fn check_command_line(words: &[String]) {
+    use clap::Parser;
+    let argv = std::iter::once("floaty".to_string())
+        .chain(words.iter().cloned())
+        .map(std::ffi::OsString::from);
+    match crate::cli::RawArgs::try_parse_from(crate::cli::normalize_go_flags(argv)) {
+        Ok(raw) => {
+            if let Err(e) = raw.into_command() {
+                one_line(
+                    "command line",
+                    &format!("{:#}", crate::error::Error::from(e)),
+                );
+            }
+        }
+        // --help and --version: clap's output on stdout, not an error.
+        Err(e) if !e.use_stderr() => {}
+        Err(e) => one_line("command line", &crate::cli::clap_error_line(&e).to_string()),
+    }
+}
+
 fn check_fifo_line(bytes: &[u8]) {
     if let Err(e) = fifo::parse_line(bytes) {
         one_line("FIFO line", &e.to_string());
@@ -287,6 +307,19 @@ proptest! {
     #[test]
     fn notify_arguments(kind in event_word(), name in event_word(), state in event_word(), priority in prop::option::of(event_word())) {
         check_event_args(&kind, &name, &state, priority.as_deref());
+    }
+
+    /// Whole command lines as `main` parses them: every failure, clap's
+    /// included, is one line.
+    #[test]
+    fn command_lines(words in prop::collection::vec(prop_oneof![
+        prop::sample::select(&[
+            "--bogus", "-bogus", "--log-target", "bogus", "stderr", "--check", "--test", "-T",
+            "--fifo", "--json-log", "-json-log", "-v", "--dry-run", "--", "-", "/f.yml",
+        ][..]).prop_map(str::to_string),
+        event_word(),
+    ], 0..7)) {
+        check_command_line(&words);
     }
 
     #[test]

@@ -133,8 +133,9 @@ syslog socket for \-\-log\-target syslog (default /dev/log)
 .I /etc/keepalived/floaty.yml
 the usual config path
 .TP
-.I /var/lock/floaty.%s.lock
-per-instance lock files (lock-file-template)
+.I /run/floaty/floaty.%s.lock
+per-instance lock files (lock-file-template; older versions defaulted to
+/var/lock/floaty.%s.lock, which a stop still looks at)
 .TP
 .I /usr/share/doc/floaty/examples/
 annotated example configs

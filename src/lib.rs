@@ -24,6 +24,7 @@ pub mod logging;
 mod notify;
 mod process;
 mod provider;
+mod readfile;
 mod refresh;
 mod rules;
 mod selftest;

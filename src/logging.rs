@@ -56,14 +56,39 @@ pub fn let_go_of_stderr() {
         let _ = STDERR_REPLACED.set(SyslogOrStderr::syslog_socket());
     }
 }
+static JSON: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// Report the error floaty ends with: on stderr for a person, and through
-/// the log when that goes elsewhere (keepalived's /dev/null).
+/// the log when that goes elsewhere (keepalived's /dev/null). Always one
+/// line: whatever the message embeds (a NAME, a path) is escaped here
+/// once more, so no variant can split it. Under `--json-log` the stderr
+/// line is a JSON object of the same shape as the other log lines, as a
+/// log shipper reading stderr would otherwise choke on the last line.
 pub fn report_error(msg: &str) {
+    let msg = crate::event::shown(msg);
     if !TO_STDERR.load(std::sync::atomic::Ordering::Relaxed) {
         tracing::error!("{msg}");
     }
-    eprintln!("floaty: {msg}");
+    if JSON.load(std::sync::atomic::Ordering::Relaxed) {
+        eprintln!("{}", json_error_line(&msg));
+    } else {
+        eprintln!("floaty: {msg}");
+    }
+}
+
+/// `{"timestamp":…,"level":"ERROR","message":…}`, as the json fmt layer
+/// writes its events (flattened, no target).
+fn json_error_line(msg: &str) -> String {
+    use tracing_subscriber::fmt::format::Writer;
+    use tracing_subscriber::fmt::time::{FormatTime, SystemTime};
+    let mut timestamp = String::new();
+    let _ = SystemTime.format_time(&mut Writer::new(&mut timestamp));
+    let quote = |s: &str| serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_string());
+    format!(
+        "{{\"timestamp\":{},\"level\":\"ERROR\",\"message\":{}}}",
+        quote(&timestamp),
+        quote(msg)
+    )
 }
 
 /// Install the global subscriber. Call before any fork: it spawns no thread,
@@ -83,6 +108,7 @@ pub fn init(opts: &Options) {
         target == LogTarget::Stderr,
         std::sync::atomic::Ordering::Relaxed,
     );
+    JSON.store(opts.json_log, std::sync::atomic::Ordering::Relaxed);
     let filter = tracing_subscriber::filter::Targets::new()
         .with_target("floaty", level)
         .with_target("floaty_providers", level)
@@ -276,5 +302,21 @@ impl SyslogOrStderr {
                 buf: Vec::with_capacity(256),
             }),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_json_error_line_is_one_object_like_the_log_lines() {
+        let line = super::json_error_line("no vrrp_instance `a\\nb` \"quoted\"");
+        assert!(!line.contains('\n'), "{line}");
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["level"], "ERROR");
+        assert_eq!(v["message"], "no vrrp_instance `a\\nb` \"quoted\"");
+        assert!(
+            v["timestamp"].as_str().is_some_and(|t| t.ends_with('Z')),
+            "{line}"
+        );
     }
 }

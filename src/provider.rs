@@ -28,7 +28,7 @@ pub enum Spec {
 #[derive(Debug, thiserror::Error)]
 pub enum SpecError {
     /// A value the YAML parser accepted but the provider cannot use.
-    #[error("{}: {key}: {message}", .path.display())]
+    #[error("{}: {key}: {message}", crate::event::shown(&.path.display().to_string()))]
     Invalid {
         path: std::path::PathBuf,
         key: &'static str,
@@ -89,8 +89,9 @@ impl Spec {
     }
 }
 
-/// Exoscale settings; the key and zone are checked here, before any lock,
-/// because the refresher could only log what is wrong with them.
+/// Exoscale settings; the zone is checked here, before any lock, because
+/// the refresher could only log what is wrong with it (the key is checked
+/// where the config is loaded, `config.rs`, with and without --dry-run).
 fn exoscale_spec(cfg: &Config, dry_run: bool) -> Result<Spec, SpecError> {
     let e = &cfg.exoscale;
     let invalid = |key: &'static str, message: String| SpecError::Invalid {
@@ -120,9 +121,6 @@ fn exoscale_spec(cfg: &Config, dry_run: bool) -> Result<Spec, SpecError> {
     // validate_for_run has made sure key and secret are there.
     let empty = || floaty_providers::Secret::new("");
     let key = e.key.clone().unwrap_or_else(empty);
-    if let Err(why) = exoscale::check_key(key.expose()) {
-        return Err(invalid("exoscale.key", why));
-    }
     let endpoint = match e.endpoint.as_deref() {
         Some(url) if is_legacy_exoscale(url) => {
             // A config carried over from vshn/floaty: failing here would

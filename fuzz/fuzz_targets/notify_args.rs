@@ -10,7 +10,7 @@ use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
 
 use clap::Parser;
-use floaty::cli::{normalize_go_flags, RawArgs};
+use floaty::cli::{clap_error_line, normalize_go_flags, RawArgs};
 use floaty::error::Error;
 use floaty::event::Event;
 use floaty_fuzz::one_line;
@@ -35,13 +35,17 @@ fuzz_target!(|data: &[u8]| {
 
     let argv = std::iter::once(OsString::from("floaty"))
         .chain(words.iter().map(|w| OsString::from_vec(w.to_vec())));
-    // clap's own errors (unknown flag, --help) are printed by clap, usage
-    // and all, and are not floaty's one-line messages.
-    if let Ok(raw) = RawArgs::try_parse_from(normalize_go_flags(argv)) {
-        let _ = raw.options();
-        if let Err(e) = raw.into_command() {
-            // As main prints it.
-            one_line("command line", &format!("{:#}", Error::from(e)));
+    match RawArgs::try_parse_from(normalize_go_flags(argv)) {
+        Ok(raw) => {
+            let _ = raw.options();
+            if let Err(e) = raw.into_command() {
+                // As main prints it.
+                one_line("command line", &format!("{:#}", Error::from(e)));
+            }
         }
+        // --help and --version go to stdout as clap renders them.
+        Err(e) if !e.use_stderr() => {}
+        // As main prints clap's errors: one line.
+        Err(e) => one_line("command line", &clap_error_line(&e).to_string()),
     }
 });

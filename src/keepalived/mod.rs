@@ -33,7 +33,8 @@ pub struct Location {
 
 impl fmt::Display for Location {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.file.display(), self.line)
+        // Escaped: a path can hold a newline, the message must stay one line.
+        write!(f, "{}:{}", shown_path(&self.file), self.line)
     }
 }
 
@@ -72,7 +73,10 @@ pub struct SyncGroup {
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeepalivedError {
-    #[error("cannot read keepalived config {}: {source} (check the path and its permissions)", path.display())]
+    #[error(
+        "cannot read keepalived config {}: {source} (check the path and its permissions)",
+        shown_path(path)
+    )]
     Io {
         path: PathBuf,
         #[source]
@@ -80,14 +84,14 @@ pub enum KeepalivedError {
     },
     #[error(
         "{}: keepalived ignores a config file that is not a regular, non-executable file (use a plain file without execute bits, e.g. chmod a-x)",
-        path.display()
+        shown_path(path)
     )]
     NotRegularFile { path: PathBuf },
     #[error("{location}: includes nest deeper than {max} files; flatten the includes")]
     IncludeDepth { location: Location, max: usize },
     #[error(
         "{location}: including {} again while it is still being read (include loop); remove the circular include",
-        path.display()
+        shown_path(path)
     )]
     IncludeLoop { location: Location, path: PathBuf },
     #[error("{location}: {what} expands to more than {max} lines; use a smaller range or fix the self-referencing definition")]
@@ -105,9 +109,20 @@ pub enum KeepalivedError {
         max_mib: usize,
     },
     #[error(
+        "{}: larger than {max_mib} MiB; that is no keepalived config (check the path and the include patterns)",
+        shown_path(path)
+    )]
+    TooLarge { path: PathBuf, max_mib: u64 },
+    #[error("{location}: the config files together are larger than {max_mib} MiB; check the include patterns")]
+    TooMuchInput { location: Location, max_mib: u64 },
+    #[error(
         "{location}: more than {max} `$NAME` substitutions; fix the self-referencing definition"
     )]
     TooManySubstitutions { location: Location, max: usize },
+}
+
+fn shown_path(path: &Path) -> String {
+    crate::event::shown(&path.display().to_string())
 }
 
 /// keepalived's default config id: the host name cut at the first dot.

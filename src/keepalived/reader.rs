@@ -35,6 +35,13 @@ pub(crate) const MAX_GENERATED_BYTES: usize = 8 << 20;
 /// keepalived_conf fuzz target: 2 KiB of input, 37 s before this bound).
 /// Real configs make hundreds.
 pub(crate) const MAX_SUBSTITUTIONS: usize = 200_000;
+/// The most floaty reads of one file, and of all files (main file and
+/// includes) together. keepalived has no limit, but an include pattern or
+/// path pointing at a log or a sparse file grew floaty to gigabytes before
+/// any bound applied; the largest real configs (thousands of virtual
+/// servers) are a few MiB.
+pub(crate) const MAX_FILE_BYTES: u64 = 16 << 20;
+pub(crate) const MAX_TOTAL_BYTES: u64 = 64 << 20;
 
 struct OpenFile {
     path: PathBuf,
@@ -112,24 +119,35 @@ pub(crate) struct Reader {
     generated: usize,
     generated_bytes: usize,
     loc: Location,
+    /// Bytes of config files read so far, against [`MAX_TOTAL_BYTES`].
+    read_bytes: u64,
     pub(crate) warnings: Vec<String>,
 }
 
 impl Reader {
     pub(crate) fn open(path: &Path, config_id: Option<&str>) -> Result<Reader, KeepalivedError> {
-        let meta = std::fs::metadata(path).map_err(|source| KeepalivedError::Io {
-            path: path.to_path_buf(),
-            source,
+        use crate::readfile::{read_regular, ReadError};
+        // Bounded and refusing FIFOs and devices before they are read: a
+        // FIFO named here blocked the notify call for ever.
+        let (data, meta) = read_regular(path, MAX_FILE_BYTES).map_err(|e| match e {
+            ReadError::Io(source) => KeepalivedError::Io {
+                path: path.to_path_buf(),
+                source,
+            },
+            ReadError::NotRegular { .. } => KeepalivedError::NotRegularFile {
+                path: path.to_path_buf(),
+            },
+            ReadError::TooLarge { max } => KeepalivedError::TooLarge {
+                path: path.to_path_buf(),
+                max_mib: max >> 20,
+            },
         })?;
         if !is_regular_non_exec(&meta) {
             return Err(KeepalivedError::NotRegularFile {
                 path: path.to_path_buf(),
             });
         }
-        let data = std::fs::read(path).map_err(|source| KeepalivedError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let read_bytes = data.len() as u64;
         let file = OpenFile {
             path: path.to_path_buf(),
             dir: parent_dir(path),
@@ -175,6 +193,7 @@ impl Reader {
                 file: path.to_path_buf(),
                 line: 0,
             },
+            read_bytes,
             warnings: Vec::new(),
         })
     }
@@ -245,15 +264,36 @@ impl Reader {
     }
 
     fn open_included(&mut self, path: &Path) -> Result<Option<OpenFile>, KeepalivedError> {
-        let meta = match std::fs::metadata(path) {
-            Ok(m) => m,
-            Err(e) => {
+        use crate::readfile::{read_regular, ReadError};
+        let left = MAX_TOTAL_BYTES.saturating_sub(self.read_bytes);
+        let too_large = |max: u64| KeepalivedError::TooLarge {
+            path: path.to_path_buf(),
+            max_mib: max >> 20,
+        };
+        let (data, meta) = match read_regular(path, MAX_FILE_BYTES.min(left)) {
+            Ok(read) => read,
+            Err(ReadError::Io(e)) => {
                 self.warn(format_args!(
-                    "cannot open included {}: {e} - skipped",
+                    "cannot read included {}: {e} - skipped",
                     path.display()
                 ));
                 return Ok(None);
             }
+            Err(ReadError::NotRegular { .. }) => {
+                self.warn(format_args!(
+                    "included {} is not a regular non-executable file - keepalived skips it",
+                    path.display()
+                ));
+                return Ok(None);
+            }
+            // Skipping it would change what floaty manages: refuse.
+            Err(ReadError::TooLarge { .. }) if left < MAX_FILE_BYTES => {
+                return Err(KeepalivedError::TooMuchInput {
+                    location: self.loc.clone(),
+                    max_mib: MAX_TOTAL_BYTES >> 20,
+                })
+            }
+            Err(ReadError::TooLarge { max }) => return Err(too_large(max)),
         };
         if !is_regular_non_exec(&meta) {
             self.warn(format_args!(
@@ -262,6 +302,7 @@ impl Reader {
             ));
             return Ok(None);
         }
+        self.read_bytes += data.len() as u64;
         let canon = std::fs::canonicalize(path).ok();
         if let Some(c) = &canon {
             let open = self
@@ -276,23 +317,14 @@ impl Reader {
                 });
             }
         }
-        match std::fs::read(path) {
-            Ok(data) => Ok(Some(OpenFile {
-                path: path.to_path_buf(),
-                dir: parent_dir(path),
-                canon,
-                data,
-                pos: 0,
-                line: 0,
-            })),
-            Err(e) => {
-                self.warn(format_args!(
-                    "cannot read included {}: {e} - skipped",
-                    path.display()
-                ));
-                Ok(None)
-            }
-        }
+        Ok(Some(OpenFile {
+            path: path.to_path_buf(),
+            dir: parent_dir(path),
+            canon,
+            data,
+            pos: 0,
+            line: 0,
+        }))
     }
 
     fn current_dir(&self) -> PathBuf {

@@ -254,3 +254,39 @@ fn runaway_substitution_is_bounded() {
         "{e}"
     );
 }
+
+#[test]
+fn fifos_devices_and_huge_files_are_refused_without_blocking() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo.conf");
+    crate::readfile::mkfifo(&fifo);
+    let e = load(&fifo, &Options::default()).unwrap_err();
+    assert!(matches!(e, KeepalivedError::NotRegularFile { .. }), "{e}");
+    let e = load(Path::new("/dev/zero"), &Options::default()).unwrap_err();
+    assert!(matches!(e, KeepalivedError::NotRegularFile { .. }), "{e}");
+    // An included FIFO is skipped, as keepalived skips it.
+    let main = write(
+        dir.path(),
+        "main.conf",
+        "include fifo.conf\nvrrp_instance A {\n  interface eth0\n}\n",
+    );
+    let c = load(&main, &Options::default()).unwrap();
+    assert!(c.instance("A").is_some());
+    assert!(
+        c.warnings.iter().any(|w| w.contains("fifo.conf")),
+        "{:?}",
+        c.warnings
+    );
+    // Sparse, so the test costs no disk: 16 MiB and one byte.
+    let big = dir.path().join("big.conf");
+    let f = std::fs::File::create(&big).unwrap();
+    f.set_len(reader::MAX_FILE_BYTES + 1).unwrap();
+    let e = load(&big, &Options::default()).unwrap_err().to_string();
+    assert!(
+        e.ends_with("big.conf: larger than 16 MiB; that is no keepalived config (check the path and the include patterns)"),
+        "{e}"
+    );
+    let main = write(dir.path(), "inc.conf", "include big.conf\n");
+    let e = load(&main, &Options::default()).unwrap_err().to_string();
+    assert!(e.contains("big.conf: larger than 16 MiB"), "{e}");
+}

@@ -132,10 +132,12 @@ fn steady_state(instances: usize) -> (usize, usize, usize) {
     } else {
         m.add_elastic_ip("192.0.2.10", &[]);
     }
-    let w = world(&m, Some(SERVER_A), "refresh-interval: 50ms\n");
+    let w = world(&m, Some(SERVER_A), "refresh-interval: 1s\n");
     assert!(w.notify(&["INSTANCE", "VI_1", "MASTER"]).status.success());
     let me = format!("/v2/instance/{SERVER_A}");
-    let steady = 8;
+    // At the 1s minimum refresh-interval: enough rounds to see that each
+    // is one request, few enough to keep the test short.
+    let steady = 4;
     assert!(
         m.wait_for(Duration::from_secs(30), |s| {
             s.requests()
@@ -178,7 +180,7 @@ fn steady_state_costs_the_same_with_1_and_500_instances() {
     // more request than logged rounds: BACKUP may have cut the last round
     // between its answer and its log line).
     for (steady, rounds) in [(steady_1, rounds_1), (steady_500, rounds_500)] {
-        assert!(rounds >= 7, "{rounds} rounds");
+        assert!(rounds >= 3, "{rounds} rounds");
         assert!(
             (rounds..=rounds + 1).contains(&steady),
             "{steady} requests for {rounds} rounds"
@@ -226,7 +228,7 @@ fn the_secret_never_reaches_a_log_line() {
         2,
     );
     m.fail_operations(1);
-    let w = world(&m, Some(SERVER_A), "refresh-interval: 100ms\n");
+    let w = world(&m, Some(SERVER_A), "refresh-interval: 1s\n");
     assert!(w.notify(&["INSTANCE", "VI_1", "MASTER"]).status.success());
     assert!(
         m.wait_for(T, |s| s.holders("192.0.2.10") == [SERVER_A]),
@@ -302,7 +304,7 @@ fn missing_credentials_and_bad_keys_are_config_errors() {
 #[test]
 fn steady_state_takes_a_moved_address_back() {
     let m = mock();
-    let w = world(&m, Some(SERVER_A), "refresh-interval: 100ms\n");
+    let w = world(&m, Some(SERVER_A), "refresh-interval: 1s\n");
     assert!(w.notify(&["INSTANCE", "VI_1", "MASTER"]).status.success());
     assert!(w.wait_log("address points here", T), "{}", w.log_text());
     let mutations = m.with_state(|s| s.mutations());

@@ -179,7 +179,7 @@ fn every_fault_is_retried_within_the_policy_and_recovers_after_one_step() {
         let mock = mock_cloudscale();
         let w = match case.method {
             None => world(&mock),
-            Some(_) => world_with(&mock, "refresh-interval: 200ms\n"),
+            Some(_) => world_with(&mock, "refresh-interval: 1s\n"),
         };
         match case.method {
             Some(m) => mock.set_fault_on(m, case.fault.clone(), None),

@@ -67,7 +67,7 @@ fn group_events_apply_to_every_member() {
 #[test]
 fn steady_state_reads_first_and_corrects_a_moved_address() {
     let mock = mock_cloudscale();
-    let w = World::new(&mock.url(), SERVER_A, "refresh-interval: 100ms\n");
+    let w = World::new(&mock.url(), SERVER_A, "refresh-interval: 1s\n");
     assert!(w.notify(&["INSTANCE", "VI_1", "MASTER"]).status.success());
     assert!(mock.wait_for(T, |s| s.server_of("192.0.2.10") == Some(SERVER_A)));
     // Wait for a verify round that finds it here and writes nothing.

@@ -224,7 +224,7 @@ fn no_scenario_logs_a_credential() {
         Fault::Status(500, format!(r#"{{"detail":"echo Bearer {TOKEN}"}}"#)),
         2,
     );
-    let w = cloudscale_world(&mock, "  token-file: token\n", "refresh-interval: 100ms\n");
+    let w = cloudscale_world(&mock, "  token-file: token\n", "refresh-interval: 1s\n");
     write_secret(&w.path("token"), TOKEN, 0o600);
     let cfg = w.config.to_str().unwrap().to_string();
     let out = w.notify(&["INSTANCE", "VI_1", "MASTER", "150"]);

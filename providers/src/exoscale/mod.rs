@@ -650,12 +650,21 @@ fn key_problem(key: &str) -> Option<&'static str> {
     }
 }
 
-/// Checks a key before any fork, for `Spec::from_config`.
+/// Checks a key when the config is loaded, before any fork or lock.
+/// Every Exoscale API key starts with `EXO`; anything else (most often the
+/// secret pasted into `key`) could only fail on every request later.
 pub fn check_key(key: &str) -> Result<(), String> {
-    match key_problem(key.trim()) {
-        Some(why) => Err(why.to_string()),
-        None => Ok(()),
+    let key = key.trim();
+    if let Some(why) = key_problem(key) {
+        return Err(why.to_string());
     }
+    if !key.starts_with("EXO") {
+        return Err(
+            "does not start with EXO, as every Exoscale API key does; check that key and secret are not swapped"
+                .to_string(),
+        );
+    }
+    Ok(())
 }
 
 impl Provider for Exoscale {

@@ -436,3 +436,16 @@ async fn refreshes_started_together_share_one_scan() {
         2
     );
 }
+
+#[test]
+fn check_key_wants_an_exo_key() {
+    assert_eq!(check_key(KEY), Ok(()));
+    assert_eq!(check_key(&format!(" {KEY}\n")), Ok(()));
+    // Before: only spaces, commas and `=` were refused, so a secret pasted
+    // into `key` passed until the first request.
+    for bad in ["abcdef0123", "exoabc", "EX", ""] {
+        let e = check_key(bad).unwrap_err();
+        assert!(e.contains("does not start with EXO"), "{bad}: {e}");
+    }
+    assert!(check_key("EXO a").unwrap_err().contains("spaces"));
+}
