@@ -38,10 +38,10 @@ use crate::error::Error;
 use crate::event::{Event, Kind, State};
 use crate::fifo::{self, Line, LineSplitter, Piece};
 use crate::lock::{self, InstanceLock, Patience};
-use crate::setup::{self, Setup};
 use crate::process::{self, ProcessHandle, ProcessId};
 use crate::refresh::{self, Plan};
 use crate::rules::{self, Rule};
+use crate::setup::{self, Setup};
 use crate::systemd;
 
 /// keepalived writes the shutdown STOP lines after it sent us SIGTERM, and
@@ -290,7 +290,10 @@ impl Daemon {
             Err(e) => {
                 // A stop always stops (see stop.rs): the name itself, or
                 // the members this group last had.
-                tracing::warn!("{e}; stopping what runs for `{}` anyway", crate::event::shown(&event.name));
+                tracing::warn!(
+                    "{e}; stopping what runs for `{}` anyway",
+                    crate::event::shown(&event.name)
+                );
                 let names = match event.kind {
                     Kind::Instance => vec![event.name.clone()],
                     Kind::Group => self.groups.get(&event.name).cloned().unwrap_or_default(),

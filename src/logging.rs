@@ -39,7 +39,10 @@ pub fn refresher_lets_go_of_stderr() -> bool {
     }
     rustix::fs::fstat(io::stderr().as_fd()).is_ok_and(|st| {
         let kind = rustix::fs::FileType::from_raw_mode(st.st_mode);
-        matches!(kind, rustix::fs::FileType::Fifo | rustix::fs::FileType::Socket)
+        matches!(
+            kind,
+            rustix::fs::FileType::Fifo | rustix::fs::FileType::Socket
+        )
     })
 }
 

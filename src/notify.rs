@@ -56,7 +56,7 @@ pub fn run(config_path: &Path, event: &Event, opts: &Options) -> Result<(), Erro
             // move the address back from the new MASTER.
             let settings = config::stop_settings(config_path);
             let names = stop::names_without_setup(event, &settings);
-            tracing::warn!(name = %event.name, state = %event.state,
+            tracing::warn!(name = %crate::event::shown(&event.name), state = %event.state,
                 "stopping without a valid configuration ({e})");
             stop_names(&names, &settings, event, started);
             Err(e)
@@ -65,7 +65,7 @@ pub fn run(config_path: &Path, event: &Event, opts: &Options) -> Result<(), Erro
 }
 
 fn log_event(event: &Event) {
-    tracing::info!(kind = %event.kind, name = %event.name, state = %event.state,
+    tracing::info!(kind = %event.kind, name = %crate::event::shown(&event.name), state = %event.state,
         priority = event.priority.map(|p| p as i64).unwrap_or(-1), "keepalived event");
 }
 
@@ -107,8 +107,12 @@ fn master(setup: &Setup, work: Vec<Work>, event: &Event, started: Instant) -> Re
         if let Some(legacy) = &legacy {
             stop::stop_legacy(&target.instance, legacy, patience);
         }
-        let acquired =
-            lock::acquire_in_order(&target.lock_path, &target.instance, patience, ticket.clone());
+        let acquired = lock::acquire_in_order(
+            &target.lock_path,
+            &target.instance,
+            patience,
+            ticket.clone(),
+        );
         let lock = match acquired {
             Ok(lock::Acquired::Locked(l)) => l,
             Ok(lock::Acquired::Stale { newer_pid }) => {

@@ -77,16 +77,16 @@ impl Setup {
     /// The work for one instance keepalived.conf declares (or any name,
     /// without a keepalived.conf), as for a MASTER event when `master`.
     pub fn instance_work(&self, name: &str, master: bool) -> Result<Work, Error> {
-        let instance = match &self.kconf {
-            Some(k) => k
-                .instance(name)
-                .map(|i| i.name.clone())
-                .ok_or_else(|| Error::UnknownInstance {
-                    name: name.to_string(),
-                    conf: self.cfg.keepalived_config.clone(),
+        let instance =
+            match &self.kconf {
+                Some(k) => k.instance(name).map(|i| i.name.clone()).ok_or_else(|| {
+                    Error::UnknownInstance {
+                        name: name.to_string(),
+                        conf: self.cfg.keepalived_config.clone(),
+                    }
                 })?,
-            None => name.to_string(),
-        };
+                None => name.to_string(),
+            };
         self.work(instance, None, master)
     }
 

@@ -171,10 +171,13 @@ fn stop_one(
         stop_legacy(instance, legacy, patience);
     }
     let path = places.template.path_for(instance);
+    // The name may come straight from argv: one log line whatever it holds.
+    let name = crate::event::shown(instance);
+    let instance_shown = name.as_str();
     match lock::check_dir(&lock::dir_of(&path)) {
         Ok(_) => {}
         Err(LockError::MissingDir(_)) => {
-            tracing::info!(instance, state = %state, "no lock directory, so no refresher to stop");
+            tracing::info!(instance = instance_shown, state = %state, "no lock directory, so no refresher to stop");
             return Ok(());
         }
         Err(e) => {
@@ -184,17 +187,17 @@ fn stop_one(
     }
     match lock::acquire_in_order(&path, instance, patience, ticket) {
         Ok(Acquired::Locked(lock)) => {
-            tracing::info!(instance, state = %state, "refresher stopped, lock released");
+            tracing::info!(instance = instance_shown, state = %state, "refresher stopped, lock released");
             lock.release();
             Ok(())
         }
         Ok(Acquired::Stale { newer_pid }) => {
-            tracing::info!(instance, state = %state, newer_pid,
+            tracing::info!(instance = instance_shown, state = %state, newer_pid,
                 "a later notify call has already handled this instance; this event is outdated and changes nothing");
             Ok(())
         }
         Err(e) => {
-            tracing::error!(instance, "{e}");
+            tracing::error!(instance = instance_shown, "{e}");
             Err(Error::from(e))
         }
     }
@@ -215,13 +218,18 @@ fn stop_untrusted(instance: &str, path: &std::path::Path, patience: Patience, le
         "an unsafe lock directory"
     };
     let path_shown = PathBuf::from(path);
+    let name = crate::event::shown(instance);
     match lock::stop_only(path, instance, patience) {
         Ok(Stopped::Nothing) => {}
-        Ok(Stopped::Refresher { pid }) => tracing::info!(instance, pid, lock = %path_shown.display(),
-            "stopped a refresher found in {place}"),
-        Ok(Stopped::NotProven { holder }) => tracing::warn!(instance, lock = %path_shown.display(),
-            "lock held in {place} by {holder}; left alone"),
+        Ok(Stopped::Refresher { pid }) => {
+            tracing::info!(instance = name.as_str(), pid, lock = %path_shown.display(),
+            "stopped a refresher found in {place}")
+        }
+        Ok(Stopped::NotProven { holder }) => {
+            tracing::warn!(instance = name.as_str(), lock = %path_shown.display(),
+            "lock held in {place} by {holder}; left alone")
+        }
         Err(LockError::MissingDir(_)) => {}
-        Err(e) => tracing::warn!(instance, "{e}; left alone"),
+        Err(e) => tracing::warn!(instance = name.as_str(), "{e}; left alone"),
     }
 }

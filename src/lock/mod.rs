@@ -30,8 +30,8 @@ use std::time::{Duration, Instant};
 use crate::process::ProcessId;
 
 pub use place::{check_dir, dir_of};
-use record::{newer_ticket, HolderKind, Record};
 pub use record::Ticket;
+use record::{newer_ticket, HolderKind, Record};
 
 /// What [`acquire_in_order`] got.
 #[derive(Debug)]

@@ -189,7 +189,10 @@ mod tests {
         for mode in [0o1777, 0o777, 0o775, 0o757] {
             chmod(top.path(), mode);
             let err = check_dir(top.path()).unwrap_err();
-            assert!(matches!(err, LockError::UnsafeDir { .. }), "{mode:o}: {err}");
+            assert!(
+                matches!(err, LockError::UnsafeDir { .. }),
+                "{mode:o}: {err}"
+            );
             assert!(err.to_string().contains("writable by other users"), "{err}");
             // A directory below one that others can write is no better,
             // unless that one is sticky (like /tmp).

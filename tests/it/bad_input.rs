@@ -324,7 +324,9 @@ fn a_config_path_that_is_a_fifo_or_too_large_is_refused_at_once() {
     crate::fifo::mkfifo(&fifo);
     let limit = std::time::Duration::from_secs(5);
     let (code, err) = run_limited(
-        &[fifo.to_str().unwrap(), "INSTANCE", "VI_1", "BACKUP"],
+        // MASTER: a stop would still stop (at the default lock place)
+        // before reporting, by design (fail_safe.rs).
+        &[fifo.to_str().unwrap(), "INSTANCE", "VI_1", "MASTER"],
         limit,
     );
     assert_eq!(code, Some(2), "{err}");
@@ -397,7 +399,7 @@ fn usage_errors_are_one_line_naming_what_was_wrong() {
     // A NAME with a newline does not split the message.
     let msg = rejected_one_line(&w, &mock, &[cfg, "INSTANCE", "VI\n9", "MASTER"]);
     assert!(msg.contains("no vrrp_instance `VI\\n9`"), "{msg}");
-    let msg = rejected_one_line(&w, &mock, &[cfg, "GROUP", "G\n9", "BACKUP"]);
+    let msg = rejected_one_line(&w, &mock, &[cfg, "GROUP", "G\n9", "MASTER"]);
     assert!(msg.contains("no vrrp_sync_group `G\\n9`"), "{msg}");
 }
 

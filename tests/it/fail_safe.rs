@@ -36,10 +36,18 @@ fn a_stop_for_an_instance_keepalived_conf_no_longer_names_still_stops_it() {
         let pid = master(&w);
         // keepalived's reload that removes VI_1 reports it as FAULT (or
         // DELETED); keepalived.conf no longer has it.
-        rewrite(&w.path("keepalived.conf"), "vrrp_instance VI_1 {", "vrrp_instance VI_9 {");
+        rewrite(
+            &w.path("keepalived.conf"),
+            "vrrp_instance VI_1 {",
+            "vrrp_instance VI_9 {",
+        );
         let out = w.notify(&["INSTANCE", "VI_1", state, "150"]);
         assert_eq!(out.status.code(), Some(2), "{state}: {}", stderr(&out));
-        assert!(stderr(&out).contains("no vrrp_instance `VI_1`"), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains("no vrrp_instance `VI_1`"),
+            "{}",
+            stderr(&out)
+        );
         assert!(!alive(pid), "{state}: the refresher kept running");
         assert!(w.refreshers().is_empty());
     }
@@ -108,7 +116,11 @@ fn the_fifo_daemon_stops_an_instance_keepalived_conf_no_longer_names() {
         "{}",
         w.log_text()
     );
-    rewrite(&w.path("keepalived.conf"), "vrrp_instance VI_1 {", "vrrp_instance VI_9 {");
+    rewrite(
+        &w.path("keepalived.conf"),
+        "vrrp_instance VI_1 {",
+        "vrrp_instance VI_9 {",
+    );
     // And floaty.yml broke too, so the daemon's reread fails.
     let mut yaml = fs::read_to_string(&w.config).unwrap();
     yaml.push_str("lock-timout: 5s\n");
@@ -181,7 +193,11 @@ fn a_stop_gives_up_in_time_when_the_lock_is_held_by_something_else() {
             .unwrap_or_else(|| panic!("{state} still waiting for the lock"));
         assert_eq!(code, Some(1), "{err}");
         assert!(err.contains("kills a STOP call after 1 s"), "{err}");
-        assert_eq!(err.lines().filter(|l| l.contains("ERROR")).count(), 1, "{err}");
+        assert_eq!(
+            err.lines().filter(|l| l.contains("ERROR")).count(),
+            1,
+            "{err}"
+        );
     }
 }
 
@@ -199,14 +215,19 @@ fn forge_as_nobody(lock: &Path, pid: i32) -> Child {
     );
     let child = Command::new("setpriv")
         .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
-        .args(["sh", "-c", "printf '%s' \"$2\" > \"$1\" && exec flock \"$1\" sleep 300"])
+        .args([
+            "sh",
+            "-c",
+            "printf '%s' \"$2\" > \"$1\" && exec flock \"$1\" sleep 300",
+        ])
         .arg("forge")
         .arg(lock)
         .arg(record)
         .spawn()
         .expect("setpriv");
     assert!(
-        wait_until(T, || fs::read_to_string(lock).is_ok_and(|t| t.contains("floaty-refresher"))),
+        wait_until(T, || fs::read_to_string(lock)
+            .is_ok_and(|t| t.contains("floaty-refresher"))),
         "the forged record was not written"
     );
     child
@@ -215,7 +236,8 @@ fn forge_as_nobody(lock: &Path, pid: i32) -> Child {
 /// The flock held by the forger's `flock`: wait until it is taken.
 fn wait_held(lock: &Path) {
     assert!(wait_until(T, || {
-        fs::File::open(lock).is_ok_and(|f| matches!(f.try_lock_shared(), Err(fs::TryLockError::WouldBlock)))
+        fs::File::open(lock)
+            .is_ok_and(|f| matches!(f.try_lock_shared(), Err(fs::TryLockError::WouldBlock)))
     }));
 }
 
@@ -233,7 +255,10 @@ impl Drop for Reap {
 #[test]
 #[cfg_attr(not(floaty_root_tests), ignore = "needs root, keepalived and ip")]
 fn a_non_root_user_can_neither_forge_a_lock_nor_block_floaty() {
-    assert!(rustix::process::geteuid().is_root(), "this test runs as root (CI does)");
+    assert!(
+        rustix::process::geteuid().is_root(),
+        "this test runs as root (CI does)"
+    );
     let mock = mock_cloudscale();
     let w = World::new(&mock.url(), SERVER_A, "lock-timeout: 1h\n");
     // nobody must reach the directories below to try anything at all.
@@ -260,7 +285,10 @@ fn a_non_root_user_can_neither_forge_a_lock_nor_block_floaty() {
             .unwrap_or_else(|| panic!("{state}: blocked by the forged lock"));
         assert_eq!(code, Some(2), "{state}: {err}");
         assert!(err.contains("writable by other users"), "{state}: {err}");
-        assert!(alive(victim_pid), "{state}: root floaty signalled the forged record's process");
+        assert!(
+            alive(victim_pid),
+            "{state}: root floaty signalled the forged record's process"
+        );
     }
     assert!(mock.requests().is_empty());
 
@@ -282,8 +310,14 @@ fn a_non_root_user_can_neither_forge_a_lock_nor_block_floaty() {
         let (code, err) = run_bounded(&w, &["INSTANCE", "VI_1", state, "150"], T)
             .unwrap_or_else(|| panic!("{state}: blocked by a lock file nobody owns"));
         assert_eq!(code, Some(1), "{state}: {err}");
-        assert!(err.contains("is not floaty's: it is owned by uid 65534"), "{state}: {err}");
-        assert!(alive(victim_pid), "{state}: root floaty signalled the forged record's process");
+        assert!(
+            err.contains("is not floaty's: it is owned by uid 65534"),
+            "{state}: {err}"
+        );
+        assert!(
+            alive(victim_pid),
+            "{state}: root floaty signalled the forged record's process"
+        );
     }
     assert!(mock.requests().is_empty());
     // And nobody cannot create a lock file in floaty's own directory.
@@ -301,7 +335,10 @@ fn a_non_root_user_can_neither_forge_a_lock_nor_block_floaty() {
 #[test]
 #[cfg_attr(not(floaty_root_tests), ignore = "needs root, keepalived and ip")]
 fn an_older_floatys_refresher_in_var_lock_is_stopped_after_an_upgrade() {
-    assert!(rustix::process::geteuid().is_root(), "this test runs as root (CI does)");
+    assert!(
+        rustix::process::geteuid().is_root(),
+        "this test runs as root (CI does)"
+    );
     let name = format!("floaty-upgrade-test-{}", std::process::id());
     let mock = mock_cloudscale();
     let w = World::new(&mock.url(), SERVER_A, "");
@@ -332,6 +369,7 @@ fn an_older_floatys_refresher_in_var_lock_is_stopped_after_an_upgrade() {
         .args(["sleep", "300"])
         .spawn()
         .unwrap();
+    assert!(wait_until(T, || legacy.exists()));
     fs::set_permissions(&legacy, fs::Permissions::from_mode(0o600)).unwrap();
     let flock_pid = old.id() as i32;
     let mut sleeper = None;
@@ -397,7 +435,9 @@ fn a_master_call_holds_none_of_its_callers_pipes() {
     let mut buf = [0u8; 4096];
     let mut seen = String::new();
     while !seen.contains("address pointed here") {
-        let n = listener.recv(&mut buf).expect("no refresher line on syslog");
+        let n = listener
+            .recv(&mut buf)
+            .expect("no refresher line on syslog");
         seen.push_str(&String::from_utf8_lossy(&buf[..n]));
     }
     let out = w.notify(&["INSTANCE", "VI_1", "BACKUP", "150"]);
