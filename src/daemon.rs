@@ -61,6 +61,13 @@ const AUTO_RELOAD_EVERY: Duration = Duration::from_secs(1);
 /// Waiting for the FIFO path to (re)appear.
 const REOPEN_EVERY: Duration = Duration::from_millis(50);
 
+/// Least time between two scans of /proc for keepalived while none is
+/// known. A scan reads every process's stat and network namespace (3-4 ms
+/// with ~120 processes, debug build); done for each of 50 MASTER lines in
+/// a row it delayed the lines behind them, BACKUP lines included, by
+/// ~175 ms.
+const RESCAN_EVERY: Duration = Duration::from_secs(1);
+
 #[derive(Debug, thiserror::Error)]
 pub enum FifoError {
     #[error("{}: not a FIFO; give the path of keepalived's vrrp_notify_fifo (keepalived creates it)", .0.display())]
@@ -112,6 +119,8 @@ pub fn run(config_path: &Path, fifo_path: &Path, opts: &Options) -> Result<(), E
         running: BTreeMap::new(),
         me: ProcessId::current(),
         last_auto_reload: None,
+        provider: refresh::SharedProvider::default(),
+        provider_spec: String::new(),
     };
     let result =
         runtime.block_on(daemon.run(from_systemd, fifo_path.to_path_buf(), parent_keepalived));
@@ -136,6 +145,11 @@ struct Daemon {
     running: BTreeMap<String, Running>,
     me: Option<ProcessId>,
     last_auto_reload: Option<Instant>,
+    /// One provider for every refresher task of the current spec, built by
+    /// the first that needs it (see [`refresh::SharedProvider`]); replaced
+    /// when a reload changes the spec.
+    provider: refresh::SharedProvider,
+    provider_spec: String,
 }
 
 type Watch = Pin<Box<dyn Future<Output = ()>>>;
@@ -163,11 +177,12 @@ impl Daemon {
             )));
         };
         let started_by_keepalived = !parent_keepalived.is_empty();
-        let keepalived = if started_by_keepalived {
+        let mut keepalived = if started_by_keepalived {
             parent_keepalived
         } else {
             process::keepalived_in_this_namespace()
         };
+        let mut last_scan = Instant::now();
         let mut watch = watch(&keepalived);
         tracing::info!(
             fifo = %fifo_path.display(),
@@ -221,8 +236,15 @@ impl Daemon {
                 input = rx.recv() => match input {
                     Some(Input::Line(bytes)) => {
                         if let Some(event) = self.line(&bytes) {
-                            if matches!(event.state, State::Master) && keepalived_here_needed(&keepalived) {
-                                watch = self::watch(&process::keepalived_in_this_namespace());
+                            // Remember what the scan found, so that the next
+                            // MASTER line does not scan again.
+                            if matches!(event.state, State::Master)
+                                && last_scan.elapsed() >= RESCAN_EVERY
+                                && keepalived_here_needed(&keepalived)
+                            {
+                                keepalived = process::keepalived_in_this_namespace();
+                                last_scan = Instant::now();
+                                watch = self::watch(&keepalived);
                             }
                             if self.rules.iter().any(|r| r.matches(&event)) {
                                 let _ = rules_tx.send((self.rules.clone(), event));
@@ -370,7 +392,12 @@ impl Daemon {
                 return false;
             }
         };
-        let task = tokio::spawn(holder.hold_and_refresh(plan, guard));
+        let spec = self.setup.spec.fingerprint();
+        if spec != self.provider_spec {
+            self.provider = refresh::SharedProvider::default();
+            self.provider_spec = spec;
+        }
+        let task = tokio::spawn(holder.hold_and_refresh(plan, guard, self.provider.clone()));
         self.running.insert(
             instance.to_string(),
             Running {
@@ -496,7 +523,12 @@ impl Drop for Held {
 }
 
 impl Holder {
-    async fn hold_and_refresh(self, plan: Plan, guard: Option<Arc<crate::vip::Guard>>) {
+    async fn hold_and_refresh(
+        self,
+        plan: Plan,
+        guard: Option<Arc<crate::vip::Guard>>,
+        provider: refresh::SharedProvider,
+    ) {
         let instance = plan.instance.clone();
         let mut schedule = Schedule::new(&plan.back_off);
         let mut held = loop {
@@ -524,7 +556,7 @@ impl Holder {
         }
         let addresses = address::comma_list(&plan.addresses);
         tracing::info!(instance = %instance, addresses = %addresses, "refresher started");
-        refresh::refresh_all(plan, guard).await;
+        refresh::refresh_all_with(plan, guard, provider).await;
         drop(held);
     }
 }

@@ -1007,8 +1007,7 @@ impl AddressWatch {
         let last = self
             .changes()
             .into_iter()
-            .filter(|c| c.node == node && c.vip == vip && c.at <= at)
-            .last();
+            .rfind(|c| c.node == node && c.vip == vip && c.at <= at);
         match last {
             Some(c) if c.present => None,
             Some(c) => Some(at.saturating_duration_since(c.at)),

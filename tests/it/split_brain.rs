@@ -312,10 +312,10 @@ fn gate_scenario(lab: &mut Lab) -> Result<(), String> {
     }) {
         return Err(format!(
             "no '{withheld}' line; PATCHes from a: {}",
-            patches_from(&lab, SERVER_A).len()
+            patches_from(lab, SERVER_A).len()
         ));
     }
-    if patches_from(&lab, SERVER_A).len() != 1
+    if patches_from(lab, SERVER_A).len() != 1
         || lab.mock.server_of(VIP).as_deref() != Some(SERVER_B)
     {
         return Err("a wrote after its VIP left".into());
@@ -371,7 +371,7 @@ fn demotion_scenario(lab: &mut Lab) -> Result<(), String> {
     lab.node("b").start().map_err(|e| e.to_string())?;
     lab.wait_converged("b", CONVERGE)?;
     lab.node("b").hold("BACKUP").map_err(|e| e.to_string())?;
-    let written_by_b = patches_from(&lab, SERVER_B).len();
+    let written_by_b = patches_from(lab, SERVER_B).len();
     // a (priority 150) preempts b: b's VIP goes, its BACKUP call waits.
     lab.node("a").start().map_err(|e| e.to_string())?;
     if !wait_until(CONVERGE, POLL, || {
@@ -393,7 +393,7 @@ fn demotion_scenario(lab: &mut Lab) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     lab.wait_converged("a", CONVERGE)?;
     lab.holds("a", HOLD)?;
-    if patches_from(&lab, SERVER_B).len() != written_by_b {
+    if patches_from(lab, SERVER_B).len() != written_by_b {
         return Err("b wrote after its VIP left".into());
     }
     for node in ["a", "b"] {
