@@ -635,12 +635,16 @@ impl Lab {
         fs::set_permissions(&notify, fs::Permissions::from_mode(0o755)).expect("chmod");
         let mut kconf =
             format!("global_defs {{\n    router_id lab-{name}\n    script_user root\n}}\n");
+        // One instance: the VIP as always. Several: /32 each, so that one
+        // instance's VIP is not the primary address of the others' subnet
+        // (removing a primary removes its secondaries with it).
+        let prefix = if self.instances == 1 { 24 } else { 32 };
         for i in 0..self.instances {
             let _ = write!(
                 kconf,
                 "vrrp_instance {} {{\n    state BACKUP\n    interface veth0\n    \
                  virtual_router_id {}\n    priority {priority}\n    advert_int 1\n    \
-                 virtual_ipaddress {{\n        {}/24 dev veth0\n    }}\n    \
+                 virtual_ipaddress {{\n        {}/{prefix} dev veth0\n    }}\n    \
                  notify \"{}\"\n}}\n",
                 instance_name(i),
                 usize::from(VRID) + i,
@@ -1003,12 +1007,28 @@ impl AddressWatch {
 
     /// How long before `at` `node` lost `vip` (None: it held it then).
     /// A node that never held it lost it at the start of the watch.
-    pub fn gone_for(&self, node: &str, vip: &str, at: Instant, since: Instant) -> Option<Duration> {
-        let last = self
+    /// The reports come a little after the changes (`slack` at most): an
+    /// addition reported up to `slack` after `at` counts as before it.
+    pub fn gone_for(
+        &self,
+        node: &str,
+        vip: &str,
+        at: Instant,
+        since: Instant,
+        slack: Duration,
+    ) -> Option<Duration> {
+        let mine: Vec<AddressChange> = self
             .changes()
             .into_iter()
-            .rfind(|c| c.node == node && c.vip == vip && c.at <= at);
-        match last {
+            .filter(|c| c.node == node && c.vip == vip)
+            .collect();
+        if mine
+            .iter()
+            .any(|c| c.present && c.at > at && c.at <= at + slack)
+        {
+            return None;
+        }
+        match mine.iter().rfind(|c| c.at <= at) {
             Some(c) if c.present => None,
             Some(c) => Some(at.saturating_duration_since(c.at)),
             None => Some(at.saturating_duration_since(since)),

@@ -11,6 +11,7 @@ mod fifo;
 mod fifo_e2e;
 mod keepalived_conf;
 mod lab;
+mod many;
 mod notify;
 mod processes;
 mod rules;
