@@ -912,6 +912,8 @@ pub struct AddressChange {
     /// When the test read the report (within a millisecond or so of the
     /// change: `ip monitor` prints each netlink message as it comes).
     pub at: Instant,
+    /// The same moment by the wall clock, to compare with log timestamps.
+    pub wall: std::time::SystemTime,
     pub node: &'static str,
     pub vip: String,
     pub present: bool,
@@ -951,7 +953,7 @@ impl Lab {
             std::thread::spawn(move || {
                 for line in io::BufReader::new(out).lines() {
                     let Ok(line) = line else { break };
-                    let at = Instant::now();
+                    let (at, wall) = (Instant::now(), std::time::SystemTime::now());
                     let present = !line.starts_with("Deleted");
                     let Some(addr) = line
                         .split_whitespace()
@@ -963,6 +965,7 @@ impl Lab {
                     };
                     let change = AddressChange {
                         at,
+                        wall,
                         node: name,
                         vip: addr.to_string(),
                         present,

@@ -112,6 +112,7 @@ fn scenario(lab: &mut Lab, mode: Mode) -> Result<(), String> {
         let step = format!("{round}: start a");
         settle(lab, mode, "a", &step, t0, &mut report)?;
     }
+    report.push(stop_delays(lab, mode, &watch));
     no_write_after_the_vip_left(lab, &watch, since)?;
     for node in ["a", "b"] {
         let log = lab.node(node).floaty_log();
@@ -365,4 +366,100 @@ fn no_write_after_the_vip_left(
             late.len()
         ))
     }
+}
+
+/// Seconds since the epoch of a log line's RFC 3339 UTC timestamp
+/// (`2026-12-01T22:20:57.473626Z …`), None for other lines.
+fn log_time(line: &str) -> Option<f64> {
+    let ts = line.split_whitespace().next()?.strip_suffix('Z')?;
+    let (date, time) = ts.split_once('T')?;
+    let mut d = date.split('-').map(|p| p.parse::<i64>().ok());
+    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
+    let mut t = time.split(':');
+    let (h, min, sec) = (
+        t.next()?.parse::<f64>().ok()?,
+        t.next()?.parse::<f64>().ok()?,
+        t.next()?.parse::<f64>().ok()?,
+    );
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days as f64 * 86_400.0 + h * 3600.0 + min * 60.0 + sec)
+}
+
+/// How long each refresher kept running after its VIP left: from the
+/// kernel's removal to the log line saying it stopped (notify mode: the
+/// refresher's own `refresher stops`; FIFO mode: the daemon's `refresher
+/// stopped`). Measured, for docs/RELIABILITY.md, never asserted.
+fn stop_delays(lab: &mut Lab, mode: Mode, watch: &AddressWatch) -> String {
+    let needle = match mode {
+        Mode::Notify => "refresher stops (",
+        Mode::Fifo => "refresher stopped (",
+    };
+    let mut out = Vec::new();
+    for node in ["a", "b"] {
+        let mut delays = Vec::new();
+        let log = lab.node(node).floaty_log();
+        let mut stops: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+        for line in log.lines().filter(|l| l.contains(needle)) {
+            let (Some(t), Some(inst)) = (
+                log_time(line),
+                line.split_whitespace()
+                    .find_map(|w| w.strip_prefix("instance="))
+                    .map(|w| w.trim_matches('"')),
+            ) else {
+                continue;
+            };
+            stops.entry(inst.to_string()).or_default().push(t);
+        }
+        for c in watch.changes() {
+            if c.node != node || c.present {
+                continue;
+            }
+            let Some(i) = (0..N).find(|&i| vip_of(i) == c.vip) else {
+                continue;
+            };
+            let removed = c
+                .wall
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64());
+            // The first stop after the removal (a report may lag by a
+            // little: allow 50 ms before it).
+            let name = crate::lab::instance_name(i);
+            if let Some(t) = stops
+                .get(&name)
+                .and_then(|ts| ts.iter().copied().find(|&t| t >= removed - 0.05))
+            {
+                if t - removed < 10.0 {
+                    delays.push((t - removed).max(0.0) * 1000.0);
+                }
+            }
+        }
+        out.push(summary(node, delays));
+    }
+    let line = format!("VIP removed -> refresher stopped: {}", out.join("; "));
+    eprintln!("  {line}");
+    line
+}
+
+fn summary(node: &str, mut delays: Vec<f64>) -> String {
+    delays.sort_by(f64::total_cmp);
+    let pick = |q: f64| {
+        delays
+            .get(((delays.len() as f64 - 1.0) * q).round() as usize)
+            .copied()
+            .unwrap_or(f64::NAN)
+    };
+    format!(
+        "on {node} ({} demotions) median {:.0} ms, p90 {:.0} ms, max {:.0} ms",
+        delays.len(),
+        pick(0.5),
+        pick(0.9),
+        pick(1.0)
+    )
 }
