@@ -111,7 +111,9 @@ pub fn run(config_path: &Path, fifo_path: &Path, opts: &Options) -> Result<(), E
         .enable_all()
         .build()
         .map_err(Error::Runtime)?;
+    let workers = start_workers().map_err(Error::Runtime)?;
     let daemon = Daemon {
+        workers,
         config_path: config_path.to_path_buf(),
         dry_run: opts.dry_run,
         rules: Arc::new(setup.cfg.rules.clone()),
@@ -138,6 +140,8 @@ struct Running {
 }
 
 struct Daemon {
+    /// Where refresher tasks run (see [`start_workers`]).
+    workers: tokio::runtime::Handle,
     config_path: PathBuf,
     dry_run: bool,
     setup: Setup,
@@ -397,7 +401,9 @@ impl Daemon {
             self.provider = refresh::SharedProvider::default();
             self.provider_spec = spec;
         }
-        let task = tokio::spawn(holder.hold_and_refresh(plan, guard, self.provider.clone()));
+        let task = self
+            .workers
+            .spawn(holder.hold_and_refresh(plan, guard, self.provider.clone()));
         self.running.insert(
             instance.to_string(),
             Running {
@@ -488,6 +494,37 @@ impl Daemon {
         tracing::info!(kept, restarted, stopped, "configuration reloaded");
         let _ = systemd::notify("READY=1");
     }
+}
+
+/// A thread with a runtime of its own for the refresher tasks; returns its
+/// handle. Why not the FIFO loop's runtime: on one thread, 50 refreshers'
+/// verify rounds (a guard check and an HTTP request each) queue in front
+/// of the task that reads the next FIFO line, so a BACKUP line waited for
+/// a whole round of them (tens to hundreds of milliseconds on a busy
+/// machine) before its refresher was stopped. On a thread of their own they
+/// compete for the CPU, not for a place in the FIFO loop's queue. The
+/// thread lives as long as the process (its runtime is never shut down:
+/// the daemon exits right after its loop ends).
+fn start_workers() -> std::io::Result<tokio::runtime::Handle> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("floaty-refresh".into())
+        .spawn(move || {
+            match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => {
+                    let _ = tx.send(Ok(rt.handle().clone()));
+                    rt.block_on(std::future::pending::<()>());
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                }
+            }
+        })?;
+    rx.recv()
+        .map_err(|_| std::io::Error::other("the refresher thread ended at start"))?
 }
 
 /// Whether keepalived was not found at start (so a MASTER event is a good

@@ -443,7 +443,8 @@ fn stop_delays(lab: &mut Lab, mode: Mode, watch: &AddressWatch) -> String {
                 .get(&name)
                 .and_then(|ts| ts.iter().copied().find(|&t| t >= removed - 0.05))
             {
-                if t - removed < 10.0 {
+                // A stop seconds later belongs to a later removal.
+                if t - removed < 2.0 {
                     delays.push((t - removed).max(0.0) * 1000.0);
                 }
             }
