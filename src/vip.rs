@@ -168,8 +168,13 @@ impl Guard {
             Err(e) => {
                 if *seen != Seen::Unlistable {
                     *seen = Seen::Unlistable;
-                    tracing::error!(instance = %self.instance,
-                        "not writing: cannot list this host's addresses to check that it holds the virtual IPs ({e}); set verify-master: off if this host cannot");
+                    if self.advisory {
+                        tracing::info!(instance = %self.instance,
+                            "dry-run: cannot list this host's addresses ({e}); a real run would not write");
+                    } else {
+                        tracing::error!(instance = %self.instance,
+                            "not writing: cannot list this host's addresses to check that it holds the virtual IPs ({e}); set verify-master: off if this host cannot");
+                    }
                 }
                 return self.advisory;
             }
@@ -202,7 +207,7 @@ impl Guard {
             }
             Note::StillMissing => {
                 tracing::error!(instance = %self.instance, vips = %comma_list(&self.vips),
-                "not writing: this node still does not hold the instance's virtual IPs {}s after they left, so it is not MASTER, but its refresher was not stopped (a late or out-of-order MASTER call?); checking every {}s",
+                "not writing: this node still does not hold the instance's virtual IPs after {}s, so it is not MASTER, yet its refresher was not stopped (a late or out-of-order MASTER call?); checking every {}s",
                 GRACE.as_secs(), POLL.as_secs())
             }
         }
