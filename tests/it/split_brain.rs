@@ -429,16 +429,14 @@ fn the_readme_dry_run_shows_what_it_would_write() {
     // The example's lock directory is shared and may change: this copy
     // locks in its own directory, and is otherwise the example.
     let yml = fs::read_to_string(examples.join("floaty.yml")).unwrap();
-    let lock_line = yml
-        .lines()
-        .find(|l| l.starts_with("lock-file-template:"))
-        .expect("the example sets lock-file-template");
     let locks = dir.path().join("lock");
     fs::create_dir(&locks).unwrap();
-    let yml = yml.replace(
-        lock_line,
-        &format!("lock-file-template: {}/floaty.%s.lock", locks.display()),
-    );
+    let ours = format!("lock-file-template: {}/floaty.%s.lock", locks.display());
+    let yml = match yml.lines().find(|l| l.starts_with("lock-file-template:")) {
+        Some(line) => yml.replace(line, &ours),
+        // The example may come to rely on the default: add ours.
+        None => format!("{yml}\n{ours}\n"),
+    };
     fs::write(dir.path().join("floaty.yml"), yml).unwrap();
     let log = dir.path().join("out.log");
     let run = |state: &str| {
