@@ -58,6 +58,13 @@ const AUTO_RELOAD_EVERY: Duration = Duration::from_secs(1);
 /// Waiting for the FIFO path to (re)appear.
 const REOPEN_EVERY: Duration = Duration::from_millis(50);
 
+/// Least time between two scans of /proc for keepalived while none is
+/// known. A scan reads every process's stat and network namespace (3-4 ms
+/// with ~120 processes, debug build); done for each of 50 MASTER lines in
+/// a row it delayed the lines behind them, BACKUP lines included, by
+/// ~175 ms.
+const RESCAN_EVERY: Duration = Duration::from_secs(1);
+
 #[derive(Debug, thiserror::Error)]
 pub enum FifoError {
     #[error("{}: not a FIFO; give the path of keepalived's vrrp_notify_fifo (keepalived creates it)", .0.display())]
@@ -87,7 +94,9 @@ pub fn run(config_path: &Path, fifo_path: &Path, opts: &Options) -> Result<(), E
         .enable_all()
         .build()
         .map_err(Error::Runtime)?;
+    let workers = start_workers().map_err(Error::Runtime)?;
     let daemon = Daemon {
+        workers,
         config_path: config_path.to_path_buf(),
         dry_run: opts.dry_run,
         rules: Arc::new(setup.cfg.rules.clone()),
@@ -96,6 +105,8 @@ pub fn run(config_path: &Path, fifo_path: &Path, opts: &Options) -> Result<(), E
         groups: BTreeMap::new(),
         me: ProcessId::current(),
         last_auto_reload: None,
+        provider: refresh::SharedProvider::default(),
+        provider_spec: String::new(),
     };
     let result =
         runtime.block_on(daemon.run(from_systemd, fifo_path.to_path_buf(), parent_keepalived));
@@ -113,6 +124,8 @@ struct Running {
 }
 
 struct Daemon {
+    /// Where refresher tasks run (see [`start_workers`]).
+    workers: tokio::runtime::Handle,
     config_path: PathBuf,
     dry_run: bool,
     setup: Setup,
@@ -123,6 +136,11 @@ struct Daemon {
     groups: BTreeMap<String, Vec<String>>,
     me: Option<ProcessId>,
     last_auto_reload: Option<Instant>,
+    /// One provider for every refresher task of the current spec, built by
+    /// the first that needs it (see [`refresh::SharedProvider`]); replaced
+    /// when a reload changes the spec.
+    provider: refresh::SharedProvider,
+    provider_spec: String,
 }
 
 type Watch = Pin<Box<dyn Future<Output = ()>>>;
@@ -150,11 +168,12 @@ impl Daemon {
             )));
         };
         let started_by_keepalived = !parent_keepalived.is_empty();
-        let keepalived = if started_by_keepalived {
+        let mut keepalived = if started_by_keepalived {
             parent_keepalived
         } else {
             process::keepalived_in_this_namespace()
         };
+        let mut last_scan = Instant::now();
         let mut watch = watch(&keepalived);
         tracing::info!(
             fifo = %fifo_path.display(),
@@ -208,8 +227,15 @@ impl Daemon {
                 input = rx.recv() => match input {
                     Some(Input::Line(bytes)) => {
                         if let Some(event) = self.line(&bytes) {
-                            if matches!(event.state, State::Master) && keepalived_here_needed(&keepalived) {
-                                watch = self::watch(&process::keepalived_in_this_namespace());
+                            // Remember what the scan found, so that the next
+                            // MASTER line does not scan again.
+                            if matches!(event.state, State::Master)
+                                && last_scan.elapsed() >= RESCAN_EVERY
+                                && keepalived_here_needed(&keepalived)
+                            {
+                                keepalived = process::keepalived_in_this_namespace();
+                                last_scan = Instant::now();
+                                watch = self::watch(&keepalived);
                             }
                             if self.rules.iter().any(|r| r.matches(&event)) {
                                 let _ = rules_tx.send((self.rules.clone(), event));
@@ -378,7 +404,14 @@ impl Daemon {
                 return false;
             }
         };
-        let task = tokio::spawn(holder.hold_and_refresh(plan, guard));
+        let spec = self.setup.spec.fingerprint();
+        if spec != self.provider_spec {
+            self.provider = refresh::SharedProvider::default();
+            self.provider_spec = spec;
+        }
+        let task = self
+            .workers
+            .spawn(holder.hold_and_refresh(plan, guard, self.provider.clone()));
         self.running.insert(
             instance.to_string(),
             Running {
@@ -461,6 +494,37 @@ impl Daemon {
     }
 }
 
+/// A thread with a runtime of its own for the refresher tasks; returns its
+/// handle. Why not the FIFO loop's runtime: on one thread, 50 refreshers'
+/// verify rounds (a guard check and an HTTP request each) queue in front
+/// of the task that reads the next FIFO line, so a BACKUP line waited for
+/// a whole round of them (tens to hundreds of milliseconds on a busy
+/// machine) before its refresher was stopped. On a thread of their own they
+/// compete for the CPU, not for a place in the FIFO loop's queue. The
+/// thread lives as long as the process (its runtime is never shut down:
+/// the daemon exits right after its loop ends).
+fn start_workers() -> std::io::Result<tokio::runtime::Handle> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("floaty-refresh".into())
+        .spawn(move || {
+            match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => {
+                    let _ = tx.send(Ok(rt.handle().clone()));
+                    rt.block_on(std::future::pending::<()>());
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                }
+            }
+        })?;
+    rx.recv()
+        .map_err(|_| std::io::Error::other("the refresher thread ended at start"))?
+}
+
 /// Whether keepalived was not found at start (so a MASTER event is a good
 /// moment to look again).
 fn keepalived_here_needed(known: &[ProcessId]) -> bool {
@@ -494,7 +558,12 @@ impl Drop for Held {
 }
 
 impl Holder {
-    async fn hold_and_refresh(self, plan: Plan, guard: Option<Arc<crate::vip::Guard>>) {
+    async fn hold_and_refresh(
+        self,
+        plan: Plan,
+        guard: Option<Arc<crate::vip::Guard>>,
+        provider: refresh::SharedProvider,
+    ) {
         let instance = plan.instance.clone();
         let mut schedule = Schedule::new(&plan.back_off);
         let mut held = loop {
@@ -522,7 +591,7 @@ impl Holder {
         }
         let addresses = address::comma_list(&plan.addresses);
         tracing::info!(instance = %instance, addresses = %addresses, "refresher started");
-        refresh::refresh_all(plan, guard).await;
+        refresh::refresh_all_with(plan, guard, provider).await;
         drop(held);
     }
 }

@@ -11,7 +11,7 @@ use std::os::fd::OwnedFd;
 use std::sync::Arc;
 use std::time::Duration;
 
-use floaty_providers::{Mode, Outcome, Provider};
+use floaty_providers::{Mode, Open, Outcome, Provider, ProviderError, WriteGate};
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 use tokio::signal::unix::{signal, SignalKind};
@@ -118,12 +118,34 @@ pub async fn watch_keepalived(fds: Vec<OwnedFd>) {
     }
 }
 
+/// A provider built at most once and shared by the refreshers it is handed
+/// to. Why: the FIFO daemon runs every MASTER instance's refresher on one
+/// thread, and building a provider (an HTTP client with its TLS roots, a
+/// metadata look-up with its retries) costs that thread time for each of
+/// them when 50 instances become MASTER at once; and 50 providers keep 50
+/// connection pools (one connection and TLS handshake per instance, and
+/// 1.0-1.3 MiB of the daemon's RSS, docs/RELIABILITY.md).
+pub type SharedProvider = Arc<tokio::sync::OnceCell<Arc<dyn Provider>>>;
+
 /// Refresh every address of `plan` until dropped (the forked refresher runs
 /// it to its end; the FIFO daemon aborts it when the instance leaves
 /// MASTER), writing only while `guard`, if any, finds the instance's VIPs
 /// on this node.
 pub async fn refresh_all(plan: Plan, guard: Option<Arc<Guard>>) {
-    let provider = build_provider(&plan).await;
+    refresh_all_with(plan, guard, SharedProvider::default()).await
+}
+
+/// [`refresh_all`] with a provider shared with other refreshers (built by
+/// whichever needs it first); `provider` must come from `plan.spec`.
+pub async fn refresh_all_with(plan: Plan, guard: Option<Arc<Guard>>, provider: SharedProvider) {
+    // A dry run writes nothing, so the guard has nothing to protect: it
+    // only says what it found, and the run goes on to show what it would
+    // write (the README's first command, on a machine without the VIPs).
+    let guard = match (&plan.spec, guard) {
+        (Spec::DryRun { .. }, Some(g)) => Some(Arc::new(g.advisory())),
+        (_, g) => g,
+    };
+    let provider = provider.get_or_init(|| build_provider(&plan)).await.clone();
     let mut set = JoinSet::new();
     for addr in plan.addresses.iter().copied() {
         let task = Task {
@@ -193,12 +215,32 @@ impl Task {
                     schedule = Schedule::new(&self.back_off);
                 }
             }
+            // The guard again, inside the provider, right before each
+            // write: the VIPs can leave between the check above and the
+            // write (a Verify round reads first; Exoscale writes several
+            // times per refresh).
+            let gate: &dyn WriteGate = match &self.guard {
+                Some(guard) => guard.as_ref(),
+                None => &Open,
+            };
             let result =
-                tokio::time::timeout(self.timeout, self.provider.refresh(self.addr, mode)).await;
+                tokio::time::timeout(self.timeout, self.provider.refresh(self.addr, mode, gate))
+                    .await;
             let (error, retry_after) = match result {
                 Ok(Ok(outcome)) => {
                     self.log_outcome(mode, &outcome, &server);
                     return true;
+                }
+                // Not a failure: the node stopped being MASTER while the
+                // refresh ran (the guard logged that). No back-off, no
+                // retry: back to waiting for the VIPs, and a write at once
+                // should they come back.
+                Ok(Err(e @ ProviderError::Withheld { .. })) => {
+                    tracing::info!(instance = %self.instance, address = %self.addr, server = %server,
+                        "{e}; waiting for them");
+                    mode = Mode::Write;
+                    schedule = Schedule::new(&self.back_off);
+                    continue;
                 }
                 Ok(Err(e)) if !e.is_transient() => {
                     tracing::error!(instance = %self.instance, address = %self.addr, server = %server,

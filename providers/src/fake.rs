@@ -4,7 +4,7 @@
 
 use std::net::IpAddr;
 
-use crate::{BoxFuture, Check, Mode, Outcome, Provider, ProviderError};
+use crate::{ask, BoxFuture, Check, Mode, Outcome, Provider, ProviderError, WriteGate};
 
 #[derive(Debug, Clone)]
 pub struct DryRun {
@@ -30,9 +30,16 @@ impl Provider for DryRun {
 
     /// Always "moved": in Verify mode a real provider would read first, but
     /// claiming `AlreadyHere` without reading would hide what a real run
-    /// does on its first refresh.
-    fn refresh(&self, ip: IpAddr, mode: Mode) -> BoxFuture<'_, Result<Outcome, ProviderError>> {
+    /// does on its first refresh. The gate is asked where a real provider
+    /// would ask it, so a dry run shows what a closed gate would hold back.
+    fn refresh<'a>(
+        &'a self,
+        ip: IpAddr,
+        mode: Mode,
+        gate: &'a dyn WriteGate,
+    ) -> BoxFuture<'a, Result<Outcome, ProviderError>> {
         Box::pin(async move {
+            ask(gate, || format!("dry-run: point {ip} at {}", self.target))?;
             tracing::info!(
                 %ip,
                 ?mode,
@@ -66,12 +73,27 @@ mod tests {
         let p = DryRun::new("u-1".into());
         let ip: IpAddr = "192.0.2.10".parse().expect("ip");
         assert_eq!(
-            p.refresh(ip, Mode::Verify).await.ok(),
+            p.refresh(ip, Mode::Verify, &crate::Open).await.ok(),
             Some(Outcome::Moved { previous: None })
         );
         let checks = p.self_test().await;
         assert_eq!(checks.len(), 1);
         assert!(checks[0].result.is_ok());
         assert_eq!((p.name(), p.target().as_str()), ("dry-run", "u-1"));
+    }
+
+    struct Closed;
+    impl WriteGate for Closed {
+        fn may_write(&self) -> bool {
+            false
+        }
+    }
+
+    #[tokio::test]
+    async fn a_closed_gate_withholds_the_dry_run_write_too() {
+        let p = DryRun::new("u-1".into());
+        let ip: IpAddr = "192.0.2.10".parse().expect("ip");
+        let e = p.refresh(ip, Mode::Write, &Closed).await.unwrap_err();
+        assert!(matches!(e, ProviderError::Withheld { .. }), "{e:?}");
     }
 }

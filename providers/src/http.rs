@@ -56,6 +56,9 @@ impl Secret {
                 retry_after,
             },
             ProviderError::Setup(m) => ProviderError::Setup(self.redact(m)),
+            ProviderError::Withheld { operation } => ProviderError::Withheld {
+                operation: self.redact(operation),
+            },
         }
     }
 }

@@ -68,6 +68,11 @@ pub enum ProviderError {
     /// UUID and no metadata, ...).
     #[error("{0}")]
     Setup(String),
+    /// The [`WriteGate`] said no right before a write, so nothing was
+    /// written (reads before it may have been sent). Not a failure to
+    /// retry: the node stopped being MASTER while the refresh ran.
+    #[error("{operation}: not sent, this node no longer holds the instance's virtual IPs")]
+    Withheld { operation: String },
 }
 
 impl ProviderError {
@@ -81,6 +86,40 @@ impl ProviderError {
             ProviderError::Transient { retry_after, .. } => *retry_after,
             _ => None,
         }
+    }
+}
+
+/// Asked immediately before every write request a provider sends.
+///
+/// Why a callback and not a check by the caller: a refresh reads, then
+/// writes, and the node can stop being MASTER in between (keepalived removes
+/// the VIPs before its BACKUP notify, which then takes a moment to stop the
+/// refresher). Only the provider knows when its write is about to leave.
+pub trait WriteGate: Send + Sync {
+    /// Whether a write may be sent now. Must be quick: it runs on the
+    /// refresher's thread between a read and a write.
+    fn may_write(&self) -> bool;
+}
+
+/// A gate that is always open, for callers without a split-brain guard
+/// (`verify-master: off`, tests).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Open;
+
+impl WriteGate for Open {
+    fn may_write(&self) -> bool {
+        true
+    }
+}
+
+/// `Err(Withheld)` unless `gate` lets the write named `operation` go.
+pub fn ask(gate: &dyn WriteGate, operation: impl FnOnce() -> String) -> Result<(), ProviderError> {
+    if gate.may_write() {
+        Ok(())
+    } else {
+        Err(ProviderError::Withheld {
+            operation: operation(),
+        })
     }
 }
 
@@ -108,8 +147,15 @@ pub trait Provider: Send + Sync {
     /// Who "here" is, for logs (a server UUID, an instance ID).
     fn target(&self) -> String;
 
-    /// Make `ip` (a host address, never a network) point at this node.
-    fn refresh(&self, ip: IpAddr, mode: Mode) -> BoxFuture<'_, Result<Outcome, ProviderError>>;
+    /// Make `ip` (a host address, never a network) point at this node,
+    /// asking `gate` immediately before each write request; when it says no,
+    /// fail with [`ProviderError::Withheld`] without sending that write.
+    fn refresh<'a>(
+        &'a self,
+        ip: IpAddr,
+        mode: Mode,
+        gate: &'a dyn WriteGate,
+    ) -> BoxFuture<'a, Result<Outcome, ProviderError>>;
 
     /// Check credentials and reachability; one `Check` per probe.
     fn self_test(&self) -> BoxFuture<'_, Vec<Check>>;

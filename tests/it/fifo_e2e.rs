@@ -20,9 +20,9 @@ const CONVERGE: Duration = Duration::from_secs(15);
 const HOLD: Duration = Duration::from_millis(2500);
 
 /// Switch the lab's nodes from `notify` to the FIFO: keepalived writes
-/// `DIR/keepalived.fifo` and starts floaty on it; a rule records every
-/// event in `DIR/rules.log`.
-fn use_fifo(lab: &mut Lab) {
+/// `DIR/keepalived.fifo` and starts floaty on it; with `record`, a rule
+/// records every event in `DIR/rules.log`.
+pub fn use_fifo(lab: &mut Lab, record: bool) {
     for node in &mut lab.nodes {
         let dir = node.dir.clone();
         let script = dir.join("fifo-script");
@@ -56,6 +56,9 @@ fn use_fifo(lab: &mut Lab) {
             .map(|l| format!("{l}\n"))
             .collect();
         fs::write(&node.conf, conf).expect("keepalived.conf");
+        if !record {
+            continue;
+        }
         let yml = fs::read_to_string(node.floaty_config()).expect("floaty.yml");
         fs::write(
             node.floaty_config(),
@@ -77,7 +80,7 @@ fn rules_log(lab: &mut Lab, node: &str) -> Vec<String> {
 }
 
 /// The FIFO daemons of a node (floaty processes reading its FIFO).
-fn daemons(lab: &mut Lab, node: &str) -> Vec<i32> {
+pub fn daemons(lab: &mut Lab, node: &str) -> Vec<i32> {
     let fifo = lab.node(node).dir.join("keepalived.fifo");
     let fifo = fifo.to_string_lossy().into_owned();
     pids()
@@ -99,7 +102,7 @@ fn keepalived_pair_feeds_the_fifo_daemon() {
         Ok(lab) => lab,
         Err(Skip(why)) => panic!("cannot run the keepalived FIFO end-to-end test: {why}"),
     };
-    use_fifo(&mut lab);
+    use_fifo(&mut lab, true);
     let result = scenarios(&mut lab);
     eprintln!("fifo e2e took {}", secs(lab.elapsed()));
     if let Err(e) = result {

@@ -33,6 +33,19 @@ use crate::support::{alive, pids, refresher_pid, stat_fields, BIN, SERVER_A, SER
 pub const VIP: &str = "203.0.113.10";
 pub const INSTANCE: &str = "VI_1";
 pub const VRID: u8 = 51;
+/// Most instances a lab can have (virtual_router_id and the VIP's last
+/// octet must stay in range).
+pub const MAX_INSTANCES: usize = 100;
+
+/// The name of the lab's `i`-th instance (from 0): `VI_1`, `VI_2`, ...
+pub fn instance_name(i: usize) -> String {
+    format!("VI_{}", i + 1)
+}
+
+/// The VIP of the lab's `i`-th instance (from 0): [`VIP`], then upwards.
+pub fn vip_of(i: usize) -> String {
+    format!("203.0.113.{}", 10 + i)
+}
 /// How long a keepalived may take to exit after SIGTERM (it gives a STOP
 /// notify one second, then kills it).
 const STOP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -152,6 +165,8 @@ pub struct Node {
     pub conf: PathBuf,
     keepalived: Option<Child>,
     starts: usize,
+    /// States whose notify calls wait in their script (see [`Node::hold`]).
+    held: Vec<String>,
 }
 
 impl Node {
@@ -317,6 +332,98 @@ impl Node {
             .unwrap_or(false)
     }
 
+    /// Every lab VIP on this node's interface, from one `ip addr`.
+    pub fn vips_held(&self) -> std::collections::BTreeSet<String> {
+        let out = self
+            .ns
+            .ip(&["-o", "-4", "addr", "show", "dev", "veth0"])
+            .unwrap_or_default();
+        out.split_whitespace()
+            .filter_map(|w| w.strip_suffix("/24").or_else(|| w.strip_suffix("/32")))
+            .filter(|a| a.starts_with("203.0.113."))
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Live holders of this node's instance locks, by lock file name: a
+    /// notify-mode refresher's PID, or the FIFO daemon's for each instance
+    /// it refreshes.
+    pub fn lock_holders(&self) -> std::collections::BTreeMap<String, i32> {
+        let mut held = std::collections::BTreeMap::new();
+        if let Ok(entries) = fs::read_dir(self.lock_dir()) {
+            for entry in entries.flatten() {
+                if let Some(pid) = refresher_pid(&entry.path()).filter(|&p| alive(p)) {
+                    held.insert(entry.file_name().to_string_lossy().into_owned(), pid);
+                }
+            }
+        }
+        held
+    }
+
+    /// Makes this node's notify calls for `state` (`BACKUP`, ...) wait in
+    /// the notify script, after its `===== notify` log line, until
+    /// [`Node::release`]: a slow notify call, which keepalived allows (it
+    /// does not wait for them), made reproducible. The wait is a read of a
+    /// FIFO, so the release is an event, not a timer.
+    pub fn hold(&mut self, state: &str) -> io::Result<()> {
+        let path = self.dir.join(format!("hold-{state}"));
+        let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes())
+            .map_err(io::Error::other)?;
+        if unsafe { libc::mkfifo(c.as_ptr(), 0o600) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        self.held.push(state.to_string());
+        Ok(())
+    }
+
+    /// Lets the notify call waiting in [`Node::hold`] go on (waiting up to
+    /// `timeout` for one to arrive), and stops holding `state`.
+    pub fn release(&mut self, state: &str, timeout: Duration) -> io::Result<()> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let path = self.dir.join(format!("hold-{state}"));
+        self.held.retain(|s| s != state);
+        let mut released = false;
+        // Opening the write end without blocking fails (ENXIO) until the
+        // script has opened the read end.
+        wait_until(timeout, Duration::from_millis(5), || {
+            released = fs::OpenOptions::new()
+                .write(true)
+                .custom_flags(libc::O_NONBLOCK)
+                .open(&path)
+                .and_then(|mut f| io::Write::write_all(&mut f, b"go\n"))
+                .is_ok();
+            released
+        });
+        let _ = fs::remove_file(&path);
+        if released {
+            Ok(())
+        } else {
+            Err(io::Error::other(format!(
+                "no {state} notify call waited on node {} within {timeout:?}",
+                self.name
+            )))
+        }
+    }
+
+    /// Runs floaty by hand in this node's namespace with its config, the
+    /// way keepalived would (`ARGS` are the event), logging to its log.
+    pub fn floaty(&self, event: &[&str]) -> io::Result<std::process::ExitStatus> {
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.floaty_log_path())?;
+        Command::new("ip")
+            .args(["netns", "exec", &self.ns.name])
+            .arg(BIN)
+            .args(["--log-target", "stderr", "-v"])
+            .arg(self.floaty_config())
+            .args(event)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .status()
+    }
+
     /// Live refreshers recorded in this node's lock directory (zombies
     /// not counted: here PID 1 may take a second or two to reap them).
     pub fn refreshers(&self) -> Vec<i32> {
@@ -385,6 +492,8 @@ pub struct Lab {
     pub nodes: Vec<Node>,
     pub dir: tempfile::TempDir,
     started: Instant,
+    /// How many VRRP instances each node runs (`VI_1` ... `VI_n`).
+    pub instances: usize,
 }
 
 static LABS: AtomicUsize = AtomicUsize::new(0);
@@ -400,6 +509,17 @@ impl Lab {
 
     /// Like [`Lab::new`], the nodes talking to `cloud`'s mock.
     pub fn for_cloud(cloud: Cloud) -> Result<Lab, Skip> {
+        Lab::with_instances(cloud, 1)
+    }
+
+    /// Like [`Lab::for_cloud`], each node running `instances` VRRP
+    /// instances (`VI_1` with [`VIP`], `VI_2` with the next address, ...),
+    /// every address pointing at b at first.
+    pub fn with_instances(cloud: Cloud, instances: usize) -> Result<Lab, Skip> {
+        assert!(
+            (1..=MAX_INSTANCES).contains(&instances),
+            "{instances} instances"
+        );
         preflight()?;
         let seq = LABS.fetch_add(1, Ordering::Relaxed);
         let prefix = match seq {
@@ -414,12 +534,16 @@ impl Lab {
         mock.add_server(SERVER_A, "lb-a");
         mock.add_server(SERVER_B, "lb-b");
         // Pointing at b: node a's first MASTER has to move it.
-        mock.add_floating_ip(VIP, Some(SERVER_B));
+        for i in 0..instances {
+            mock.add_floating_ip(&vip_of(i), Some(SERVER_B));
+        }
         let exoscale = (cloud == Cloud::Exoscale).then(|| {
             let m = mock_cloud::Exoscale::start(EXO_KEY, EXO_SECRET).expect("start the mock API");
             m.add_instance(SERVER_A, "lb-a");
             m.add_instance(SERVER_B, "lb-b");
-            m.add_elastic_ip(VIP, &[SERVER_B]);
+            for i in 0..instances {
+                m.add_elastic_ip(&vip_of(i), &[SERVER_B]);
+            }
             m
         });
 
@@ -434,6 +558,7 @@ impl Lab {
             nodes: Vec::new(),
             dir,
             started: Instant::now(),
+            instances,
         };
         // Created inside the namespaces: nothing ever lands in the host's.
         ns_a.ip(&[
@@ -497,23 +622,38 @@ impl Lab {
         let log = dir.join("floaty.log");
         let yml = dir.join("floaty.yml");
         // keepalived gives notify programs /dev/null for stderr: keep the log.
+        // The hold (Node::hold): $3 is the state.
         let script = format!(
             "#!/bin/sh\n\
              echo \"$(date +%T.%N) ===== notify $* =====\" >>{log}\n\
+             hold={dir}/hold-$3\n\
+             if [ -p \"$hold\" ]; then read _ <\"$hold\"; echo \"$(date +%T.%N) ===== released $* =====\" >>{log}; fi\n\
              exec {BIN} --log-target stderr -v {yml} \"$@\" 2>>{log}\n",
             log = log.display(),
             yml = yml.display(),
+            dir = dir.display(),
         );
         fs::write(&notify, script).expect("notify script");
         fs::set_permissions(&notify, fs::Permissions::from_mode(0o755)).expect("chmod");
-        let kconf = format!(
-            "global_defs {{\n    router_id lab-{name}\n    script_user root\n}}\n\
-             vrrp_instance {INSTANCE} {{\n    state BACKUP\n    interface veth0\n    \
-             virtual_router_id {VRID}\n    priority {priority}\n    advert_int 1\n    \
-             virtual_ipaddress {{\n        {VIP}/24 dev veth0\n    }}\n    \
-             notify \"{}\"\n}}\n",
-            notify.display()
-        );
+        let mut kconf =
+            format!("global_defs {{\n    router_id lab-{name}\n    script_user root\n}}\n");
+        // One instance: the VIP as always. Several: /32 each, so that one
+        // instance's VIP is not the primary address of the others' subnet
+        // (removing a primary removes its secondaries with it).
+        let prefix = if self.instances == 1 { 24 } else { 32 };
+        for i in 0..self.instances {
+            let _ = write!(
+                kconf,
+                "vrrp_instance {} {{\n    state BACKUP\n    interface veth0\n    \
+                 virtual_router_id {}\n    priority {priority}\n    advert_int 1\n    \
+                 virtual_ipaddress {{\n        {}/{prefix} dev veth0\n    }}\n    \
+                 notify \"{}\"\n}}\n",
+                instance_name(i),
+                usize::from(VRID) + i,
+                vip_of(i),
+                notify.display()
+            );
+        }
         fs::write(&conf, kconf).expect("keepalived.conf");
         let api = match self.exoscale {
             Some(_) => crate::exoscale::exoscale_yaml(
@@ -546,6 +686,7 @@ impl Lab {
             conf,
             keepalived: None,
             starts: 0,
+            held: Vec::new(),
         }
     }
 
@@ -724,6 +865,10 @@ impl Drop for Lab {
         }
         for node in &mut self.nodes {
             node.kill();
+            // A notify call still waiting in a hold would outlive the lab.
+            for state in node.held.clone() {
+                let _ = node.release(state.as_str(), Duration::ZERO);
+            }
         }
         // A notify call in flight when keepalived died may still start a
         // refresher; it would stop on its own (keepalived is gone), but
@@ -761,4 +906,146 @@ pub use crate::support::poll_until as wait_until;
 /// Seconds with milliseconds, for timing reports.
 pub fn secs(d: Duration) -> String {
     format!("{:.3}s", d.as_secs_f64())
+}
+
+/// One change of a lab VIP on a node, as the kernel reported it.
+#[derive(Debug, Clone)]
+pub struct AddressChange {
+    /// When the test read the report (within a millisecond or so of the
+    /// change: `ip monitor` prints each netlink message as it comes).
+    pub at: Instant,
+    /// The same moment by the wall clock, to compare with log timestamps.
+    pub wall: std::time::SystemTime,
+    pub node: &'static str,
+    pub vip: String,
+    pub present: bool,
+}
+
+/// Every VIP change on every node, recorded as it happens by an `ip
+/// monitor address` per namespace: the ground truth a write's time is
+/// compared with. Stops the monitors on drop.
+pub struct AddressWatch {
+    children: Vec<Child>,
+    changes: std::sync::Arc<std::sync::Mutex<Vec<AddressChange>>>,
+}
+
+impl Lab {
+    /// Starts watching, and returns once every monitor has reported a
+    /// probe address (so no later change can be missed).
+    pub fn watch_addresses(&self) -> io::Result<AddressWatch> {
+        use std::io::BufRead;
+        let changes = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut watch = AddressWatch {
+            children: Vec::new(),
+            changes: changes.clone(),
+        };
+        for node in &self.nodes {
+            let mut child = Command::new("ip")
+                .args(["-o", "-n", &node.ns.name, "monitor", "address"])
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()?;
+            let out = child
+                .stdout
+                .take()
+                .ok_or_else(|| io::Error::other("no stdout"))?;
+            watch.children.push(child);
+            let (name, changes) = (node.name, changes.clone());
+            std::thread::spawn(move || {
+                for line in io::BufReader::new(out).lines() {
+                    let Ok(line) = line else { break };
+                    let (at, wall) = (Instant::now(), std::time::SystemTime::now());
+                    let present = !line.starts_with("Deleted");
+                    let Some(addr) = line
+                        .split_whitespace()
+                        .skip_while(|w| *w != "inet")
+                        .nth(1)
+                        .and_then(|a| a.split('/').next())
+                    else {
+                        continue;
+                    };
+                    let change = AddressChange {
+                        at,
+                        wall,
+                        node: name,
+                        vip: addr.to_string(),
+                        present,
+                    };
+                    changes
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push(change);
+                }
+            });
+        }
+        const PROBE: &str = "198.51.100.77";
+        for node in &self.nodes {
+            node.ns
+                .ip(&["addr", "add", &format!("{PROBE}/32"), "dev", "lo"])?;
+            let seen = wait_until(Duration::from_secs(5), Duration::from_millis(5), || {
+                watch
+                    .changes()
+                    .iter()
+                    .any(|c| c.node == node.name && c.vip == PROBE)
+            });
+            node.ns
+                .ip(&["addr", "del", &format!("{PROBE}/32"), "dev", "lo"])?;
+            if !seen {
+                return Err(io::Error::other(format!(
+                    "ip monitor in {} reported nothing",
+                    node.ns.name
+                )));
+            }
+        }
+        Ok(watch)
+    }
+}
+
+impl AddressWatch {
+    pub fn changes(&self) -> Vec<AddressChange> {
+        self.changes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// How long before `at` `node` lost `vip` (None: it held it then).
+    /// A node that never held it lost it at the start of the watch.
+    /// The reports come a little after the changes (`slack` at most): an
+    /// addition reported up to `slack` after `at` counts as before it.
+    pub fn gone_for(
+        &self,
+        node: &str,
+        vip: &str,
+        at: Instant,
+        since: Instant,
+        slack: Duration,
+    ) -> Option<Duration> {
+        let mine: Vec<AddressChange> = self
+            .changes()
+            .into_iter()
+            .filter(|c| c.node == node && c.vip == vip)
+            .collect();
+        if mine
+            .iter()
+            .any(|c| c.present && c.at > at && c.at <= at + slack)
+        {
+            return None;
+        }
+        match mine.iter().rfind(|c| c.at <= at) {
+            Some(c) if c.present => None,
+            Some(c) => Some(at.saturating_duration_since(c.at)),
+            None => Some(at.saturating_duration_since(since)),
+        }
+    }
+}
+
+impl Drop for AddressWatch {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
 }

@@ -13,6 +13,7 @@ mod fifo_e2e;
 mod keepalived_conf;
 mod lab;
 mod lab_script;
+mod many;
 mod notify;
 mod processes;
 mod rules;

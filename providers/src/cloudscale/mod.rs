@@ -13,7 +13,7 @@ use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use serde::de::DeserializeOwned;
 
 use crate::http::{self, read_body, with_slash, Secret, MAX_BODY};
-use crate::{BoxFuture, Check, Mode, Outcome, Provider, ProviderError};
+use crate::{ask, BoxFuture, Check, Mode, Outcome, Provider, ProviderError, WriteGate};
 
 mod api;
 mod metadata;
@@ -160,9 +160,12 @@ impl Cloudscale {
         result.map_err(|e| self.token.redact_error(e))
     }
 
-    async fn patch(&self, ip: IpAddr) -> Result<(), ProviderError> {
+    async fn patch(&self, ip: IpAddr, gate: &dyn WriteGate) -> Result<(), ProviderError> {
         let path = format!("v1/floating-ips/{ip}");
         let operation = format!("PATCH {path}");
+        // Last moment before the write leaves: nothing awaits between this
+        // check and the send but the connection itself.
+        ask(gate, || operation.clone())?;
         let body = serde_json::to_vec(&api::Patch {
             server: &self.server_text,
         })
@@ -186,7 +189,12 @@ impl Cloudscale {
         uuid::Uuid::parse_str(uuid.trim()).is_ok_and(|u| u == self.server)
     }
 
-    async fn do_refresh(&self, ip: IpAddr, mode: Mode) -> Result<Outcome, ProviderError> {
+    async fn do_refresh(
+        &self,
+        ip: IpAddr,
+        mode: Mode,
+        gate: &dyn WriteGate,
+    ) -> Result<Outcome, ProviderError> {
         let previous = match mode {
             Mode::Write => None,
             Mode::Verify => {
@@ -206,7 +214,7 @@ impl Cloudscale {
                 )
             }
         };
-        self.patch(ip).await?;
+        self.patch(ip, gate).await?;
         Ok(Outcome::Moved { previous })
     }
 
@@ -267,8 +275,13 @@ impl Provider for Cloudscale {
         self.server_text.clone()
     }
 
-    fn refresh(&self, ip: IpAddr, mode: Mode) -> BoxFuture<'_, Result<Outcome, ProviderError>> {
-        Box::pin(self.do_refresh(ip, mode))
+    fn refresh<'a>(
+        &'a self,
+        ip: IpAddr,
+        mode: Mode,
+        gate: &'a dyn WriteGate,
+    ) -> BoxFuture<'a, Result<Outcome, ProviderError>> {
+        Box::pin(self.do_refresh(ip, mode, gate))
     }
 
     fn self_test(&self) -> BoxFuture<'_, Vec<Check>> {

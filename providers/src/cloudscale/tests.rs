@@ -58,7 +58,10 @@ fn assert_no_token(e: &ProviderError) {
 async fn write_patches_at_once() {
     let m = mock();
     let p = provider(&m).await;
-    let out = p.refresh(ip(V4), Mode::Write).await.expect("refresh");
+    let out = p
+        .refresh(ip(V4), Mode::Write, &crate::Open)
+        .await
+        .expect("refresh");
     assert_eq!(out, Outcome::Moved { previous: None });
     assert_eq!(m.server_of(V4).as_deref(), Some(HERE));
     let log = m.requests();
@@ -87,7 +90,9 @@ async fn verify_reads_and_leaves_alone_when_here() {
     m.add_floating_ip(V4, Some(HERE));
     let p = provider(&m).await;
     assert_eq!(
-        p.refresh(ip(V4), Mode::Verify).await.expect("refresh"),
+        p.refresh(ip(V4), Mode::Verify, &crate::Open)
+            .await
+            .expect("refresh"),
         Outcome::AlreadyHere
     );
     assert_eq!(m.patch_count(V4), 0);
@@ -98,7 +103,10 @@ async fn verify_reads_and_leaves_alone_when_here() {
 async fn verify_moves_and_reports_previous() {
     let m = mock();
     let p = provider(&m).await;
-    let out = p.refresh(ip(V4), Mode::Verify).await.expect("refresh");
+    let out = p
+        .refresh(ip(V4), Mode::Verify, &crate::Open)
+        .await
+        .expect("refresh");
     assert_eq!(
         out,
         Outcome::Moved {
@@ -109,7 +117,7 @@ async fn verify_moves_and_reports_previous() {
     assert_eq!(m.patch_count(V4), 1);
     // Unassigned before: "nowhere". Also the IPv6 path in RFC 5952 form.
     let out = p
-        .refresh(ip("2001:0db8:0:0::cafe"), Mode::Verify)
+        .refresh(ip("2001:0db8:0:0::cafe"), Mode::Verify, &crate::Open)
         .await
         .expect("refresh v6");
     assert_eq!(
@@ -125,7 +133,9 @@ async fn verify_moves_and_reports_previous() {
         .any(|r| r.method == "PATCH" && r.path == "/v1/floating-ips/2001:db8::cafe"));
     // And then it is here.
     assert_eq!(
-        p.refresh(ip(V6), Mode::Verify).await.expect("again"),
+        p.refresh(ip(V6), Mode::Verify, &crate::Open)
+            .await
+            .expect("again"),
         Outcome::AlreadyHere
     );
 }
@@ -138,7 +148,10 @@ async fn rejections_carry_the_api_detail() {
     let bad = Cloudscale::new(settings(&m.url(), "wrong-token"))
         .await
         .expect("provider");
-    let e = bad.refresh(ip(V4), Mode::Write).await.expect_err("401");
+    let e = bad
+        .refresh(ip(V4), Mode::Write, &crate::Open)
+        .await
+        .expect_err("401");
     assert!(
         matches!(&e, ProviderError::Rejected { status: 401, message, .. } if message == "Invalid token."),
         "{e:?}"
@@ -153,14 +166,17 @@ async fn rejections_carry_the_api_detail() {
     let ro = Cloudscale::new(settings(&m.url(), "read-only"))
         .await
         .expect("provider");
-    let e = ro.refresh(ip(V4), Mode::Verify).await.expect_err("403");
+    let e = ro
+        .refresh(ip(V4), Mode::Verify, &crate::Open)
+        .await
+        .expect_err("403");
     assert!(
         matches!(&e, ProviderError::Rejected { status: 403, message, .. } if message.contains("permission")),
         "{e:?}"
     );
 
     let e = p
-        .refresh(ip("192.0.2.99"), Mode::Verify)
+        .refresh(ip("192.0.2.99"), Mode::Verify, &crate::Open)
         .await
         .expect_err("404");
     assert_eq!(
@@ -176,7 +192,7 @@ async fn rejections_carry_the_api_detail() {
     .await
     .expect("provider");
     let e = stranger
-        .refresh(ip(V4), Mode::Write)
+        .refresh(ip(V4), Mode::Write, &crate::Open)
         .await
         .expect_err("400");
     assert!(
@@ -186,7 +202,10 @@ async fn rejections_carry_the_api_detail() {
 
     // A field error as a plain string, and a non-JSON body.
     m.set_fault_times(Fault::Status(400, r#"{"server": "bad server"}"#.into()), 1);
-    let e = p.refresh(ip(V4), Mode::Write).await.expect_err("400");
+    let e = p
+        .refresh(ip(V4), Mode::Write, &crate::Open)
+        .await
+        .expect_err("400");
     assert!(
         matches!(&e, ProviderError::Rejected { message, .. } if message == "server: bad server"),
         "{e:?}"
@@ -195,7 +214,10 @@ async fn rejections_carry_the_api_detail() {
         Fault::Status(418, format!("<html>{}</html>", "x".repeat(1000))),
         1,
     );
-    let e = p.refresh(ip(V4), Mode::Write).await.expect_err("418");
+    let e = p
+        .refresh(ip(V4), Mode::Write, &crate::Open)
+        .await
+        .expect_err("418");
     assert!(
         matches!(&e, ProviderError::Rejected { status: 418, message, .. } if message.chars().count() <= 201),
         "{e:?}"
@@ -240,7 +262,10 @@ async fn server_trouble_is_transient_with_retry_after() {
     ];
     for (fault, retry_after, text) in cases {
         m.set_fault_times(fault.clone(), 1);
-        let e = p.refresh(ip(V4), Mode::Write).await.expect_err("fails");
+        let e = p
+            .refresh(ip(V4), Mode::Write, &crate::Open)
+            .await
+            .expect_err("fails");
         assert!(e.is_transient(), "{fault:?}: {e:?}");
         assert_eq!(e.retry_after(), retry_after, "{fault:?}");
         assert!(
@@ -251,7 +276,7 @@ async fn server_trouble_is_transient_with_retry_after() {
         assert_no_token(&e);
     }
     // The next try goes through.
-    assert!(p.refresh(ip(V4), Mode::Write).await.is_ok());
+    assert!(p.refresh(ip(V4), Mode::Write, &crate::Open).await.is_ok());
 }
 
 #[tokio::test]
@@ -261,12 +286,17 @@ async fn broken_answers() {
     // A 2xx PATCH moved the address, whatever its body says.
     m.set_fault_on("PATCH", Fault::Garbage, Some(1));
     assert_eq!(
-        p.refresh(ip(V4), Mode::Write).await.expect("ok"),
+        p.refresh(ip(V4), Mode::Write, &crate::Open)
+            .await
+            .expect("ok"),
         Outcome::Moved { previous: None }
     );
     // A GET that cannot be understood is worth retrying.
     m.set_fault_on("GET", Fault::Garbage, Some(1));
-    let e = p.refresh(ip(V4), Mode::Verify).await.expect_err("garbage");
+    let e = p
+        .refresh(ip(V4), Mode::Verify, &crate::Open)
+        .await
+        .expect_err("garbage");
     assert!(
         e.is_transient()
             && e.to_string()
@@ -275,17 +305,24 @@ async fn broken_answers() {
     );
     // Connection closed without an answer.
     m.set_fault_times(Fault::Reset, 1);
-    let e = p.refresh(ip(V4), Mode::Write).await.expect_err("reset");
+    let e = p
+        .refresh(ip(V4), Mode::Write, &crate::Open)
+        .await
+        .expect_err("reset");
     assert!(e.is_transient(), "{e:?}");
     assert_no_token(&e);
     // No answer at all: the caller's timeout is what ends it.
     m.set_fault_times(Fault::Hang, 1);
-    let r = tokio::time::timeout(Duration::from_millis(300), p.refresh(ip(V4), Mode::Write)).await;
+    let r = tokio::time::timeout(
+        Duration::from_millis(300),
+        p.refresh(ip(V4), Mode::Write, &crate::Open),
+    )
+    .await;
     assert!(
         r.is_err(),
         "a hung request must wait for the caller's timeout"
     );
-    assert!(p.refresh(ip(V4), Mode::Write).await.is_ok());
+    assert!(p.refresh(ip(V4), Mode::Write, &crate::Open).await.is_ok());
 }
 
 #[tokio::test]
@@ -297,7 +334,10 @@ async fn connection_refused_is_transient() {
     let p = Cloudscale::new(settings(&format!("http://127.0.0.1:{port}/"), TOKEN))
         .await
         .expect("provider");
-    let e = p.refresh(ip(V4), Mode::Write).await.expect_err("refused");
+    let e = p
+        .refresh(ip(V4), Mode::Write, &crate::Open)
+        .await
+        .expect_err("refused");
     assert!(e.is_transient(), "{e:?}");
     assert!(
         e.to_string()
@@ -316,7 +356,10 @@ async fn token_never_shows() {
         format!(r#"{{"detail":"bad header Bearer {TOKEN}"}}"#),
     ));
     let p = provider(&m).await;
-    let e = p.refresh(ip(V4), Mode::Verify).await.expect_err("403");
+    let e = p
+        .refresh(ip(V4), Mode::Verify, &crate::Open)
+        .await
+        .expect_err("403");
     assert_no_token(&e);
     assert!(e.to_string().contains("Bearer ***"), "{e}");
     for check in p.self_test().await {
@@ -436,4 +479,68 @@ async fn server_uuid_from_metadata() {
         .await
         .expect_err("refused");
     assert!(matches!(e, ProviderError::Setup(_)), "{e:?}");
+}
+
+/// Lets the first `open` writes through, then says no; counts the asks.
+struct Gate {
+    open: usize,
+    asked: std::sync::atomic::AtomicUsize,
+}
+
+impl Gate {
+    fn closed() -> Gate {
+        Gate {
+            open: 0,
+            asked: Default::default(),
+        }
+    }
+    fn asked(&self) -> usize {
+        self.asked.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl crate::WriteGate for Gate {
+    fn may_write(&self) -> bool {
+        self.asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < self.open
+    }
+}
+
+#[tokio::test]
+async fn a_closed_gate_stops_the_write_and_nothing_else() {
+    let m = mock();
+    let p = provider(&m).await;
+    // Write mode: the PATCH is the first request; none is sent.
+    let gate = Gate::closed();
+    let e = p
+        .refresh(ip(V4), Mode::Write, &gate)
+        .await
+        .expect_err("withheld");
+    assert!(matches!(e, ProviderError::Withheld { .. }), "{e:?}");
+    assert!(!e.is_transient());
+    assert!(
+        e.to_string().contains("PATCH v1/floating-ips/192.0.2.10"),
+        "{e}"
+    );
+    assert_eq!(gate.asked(), 1);
+    assert!(m.requests().is_empty(), "{:?}", m.requests());
+    // Verify mode: the read goes out (it changes nothing), the write does
+    // not: the gate is asked after the read, right before the PATCH.
+    let e = p
+        .refresh(ip(V4), Mode::Verify, &gate)
+        .await
+        .expect_err("withheld");
+    assert!(matches!(e, ProviderError::Withheld { .. }), "{e:?}");
+    let log = m.requests();
+    assert_eq!(log.len(), 1, "{log:?}");
+    assert_eq!(log[0].method, "GET");
+    assert_eq!(m.patch_count(V4), 0);
+    assert_eq!(m.server_of(V4).as_deref(), Some(THERE));
+    // Nothing to write, nothing to ask.
+    m.add_floating_ip(V6, Some(HERE));
+    let gate = Gate::closed();
+    assert_eq!(
+        p.refresh(ip(V6), Mode::Verify, &gate).await.expect("here"),
+        Outcome::AlreadyHere
+    );
+    assert_eq!(gate.asked(), 0);
 }

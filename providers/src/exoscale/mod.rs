@@ -27,7 +27,7 @@ use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 
 use crate::http::{self, check_url, decode, read_body, Secret, MAX_BODY};
-use crate::{BoxFuture, Check, Mode, Outcome, Provider, ProviderError};
+use crate::{ask, BoxFuture, Check, Mode, Outcome, Provider, ProviderError, WriteGate};
 
 mod api;
 mod metadata;
@@ -194,14 +194,18 @@ impl Client {
         self.get(&format!("/instance/{id}")).await
     }
 
-    /// Starts `:attach` or `:detach` of `eip` to/from `instance`.
+    /// Starts `:attach` or `:detach` of `eip` to/from `instance`, if
+    /// `gate` still lets it: both are writes (a detach from the node that
+    /// just became MASTER is as wrong as an attach here).
     async fn start(
         &self,
         verb: &str,
         eip: &str,
         instance: &str,
+        gate: &dyn WriteGate,
     ) -> Result<api::Operation, ProviderError> {
         let path = format!("/elastic-ip/{eip}:{verb}");
+        ask(gate, || format!("PUT {path}"))?;
         let body = serde_json::to_vec(&api::Target {
             instance: api::IdRefBorrowed { id: instance },
         })
@@ -274,7 +278,7 @@ fn maybe_already_done(e: &ProviderError) -> bool {
     match e {
         ProviderError::Rejected { status, .. } => !matches!(status, 401 | 403 | 404),
         ProviderError::Transient { message, .. } => message.starts_with("operation "),
-        ProviderError::Setup(_) => false,
+        ProviderError::Setup(_) | ProviderError::Withheld { .. } => false,
     }
 }
 
@@ -399,9 +403,18 @@ impl Exoscale {
 
     /// Attaches `eip` here and waits for it. An answer that may mean
     /// "already attached" is checked with a read of this instance.
-    async fn attach_here(&self, eip: &str, deadline: Instant) -> Result<(), ProviderError> {
+    async fn attach_here(
+        &self,
+        eip: &str,
+        deadline: Instant,
+        gate: &dyn WriteGate,
+    ) -> Result<(), ProviderError> {
         let what = format!("PUT /elastic-ip/{eip}:attach");
-        let result = match self.client.start("attach", eip, &self.instance_text).await {
+        let result = match self
+            .client
+            .start("attach", eip, &self.instance_text, gate)
+            .await
+        {
             Ok(op) => self.client.finish(&what, op, deadline).await,
             Err(e) => Err(e),
         };
@@ -424,9 +437,10 @@ impl Exoscale {
         eip: &str,
         instance: &str,
         deadline: Instant,
+        gate: &dyn WriteGate,
     ) -> Result<(), ProviderError> {
         let what = format!("PUT /elastic-ip/{eip}:detach");
-        let result = match self.client.start("detach", eip, instance).await {
+        let result = match self.client.start("detach", eip, instance, gate).await {
             Ok(op) => self.client.finish(&what, op, deadline).await,
             Err(e) => Err(e),
         };
@@ -519,11 +533,12 @@ impl Exoscale {
         eip: &str,
         since: Instant,
         deadline: Instant,
+        gate: &dyn WriteGate,
     ) -> Result<Vec<String>, ProviderError> {
         self.cache().exclusive.remove(eip);
         let holders = self.other_holders(eip, since).await?;
         for other in &holders {
-            self.detach(eip, other, deadline).await?;
+            self.detach(eip, other, deadline, gate).await?;
             self.scanned_detach(eip, other).await;
             tracing::info!(elastic_ip = %eip, instance = %other, "exoscale: detached from the previous holder");
         }
@@ -531,12 +546,17 @@ impl Exoscale {
         Ok(holders)
     }
 
-    async fn do_refresh(&self, ip: IpAddr, mode: Mode) -> Result<Outcome, ProviderError> {
+    async fn do_refresh(
+        &self,
+        ip: IpAddr,
+        mode: Mode,
+        gate: &dyn WriteGate,
+    ) -> Result<Outcome, ProviderError> {
         let since = Instant::now();
         let deadline = since + self.timeout.mul_f64(0.9);
         // Ids are compared in lower case, as the scan keys them.
         let eip = self.eip_id(ip).await?.to_ascii_lowercase();
-        let result = self.refresh_eip(&eip, mode, since, deadline).await;
+        let result = self.refresh_eip(&eip, mode, since, deadline, gate).await;
         // A 404 on our cached id: the Elastic IP was deleted (and maybe
         // re-created); look it up afresh, once.
         if let Err(ProviderError::Rejected {
@@ -549,7 +569,7 @@ impl Exoscale {
                 self.forget(ip, &eip);
                 let eip = self.eip_id(ip).await?.to_ascii_lowercase();
                 return self
-                    .refresh_eip(&eip, Mode::Write, Instant::now(), deadline)
+                    .refresh_eip(&eip, Mode::Write, Instant::now(), deadline, gate)
                     .await;
             }
         }
@@ -562,6 +582,7 @@ impl Exoscale {
         mode: Mode,
         since: Instant,
         deadline: Instant,
+        gate: &dyn WriteGate,
     ) -> Result<Outcome, ProviderError> {
         let here = match mode {
             // Right after MASTER: attach first, every millisecond counts.
@@ -576,9 +597,9 @@ impl Exoscale {
             }
         };
         if !here {
-            self.attach_here(eip, deadline).await?;
+            self.attach_here(eip, deadline, gate).await?;
         }
-        let holders = self.evict_others(eip, since, deadline).await?;
+        let holders = self.evict_others(eip, since, deadline, gate).await?;
         Ok(match (mode, here, holders.is_empty()) {
             (Mode::Verify, true, true) => Outcome::AlreadyHere,
             (Mode::Write, _, true) => Outcome::Moved { previous: None },
@@ -676,8 +697,13 @@ impl Provider for Exoscale {
         self.instance_text.clone()
     }
 
-    fn refresh(&self, ip: IpAddr, mode: Mode) -> BoxFuture<'_, Result<Outcome, ProviderError>> {
-        Box::pin(self.do_refresh(ip, mode))
+    fn refresh<'a>(
+        &'a self,
+        ip: IpAddr,
+        mode: Mode,
+        gate: &'a dyn WriteGate,
+    ) -> BoxFuture<'a, Result<Outcome, ProviderError>> {
+        Box::pin(self.do_refresh(ip, mode, gate))
     }
 
     fn self_test(&self) -> BoxFuture<'_, Vec<Check>> {

@@ -66,7 +66,10 @@ fn assert_no_secret(e: &ProviderError) {
 async fn write_attaches_here_then_detaches_the_previous_holder() {
     let m = mock();
     let p = provider(&m).await;
-    let out = p.refresh(ip(V4), Mode::Write).await.expect("refresh");
+    let out = p
+        .refresh(ip(V4), Mode::Write, &crate::Open)
+        .await
+        .expect("refresh");
     assert_eq!(
         out,
         Outcome::Moved {
@@ -115,11 +118,15 @@ async fn steady_state_is_one_read_whatever_the_number_of_instances() {
         let m = mock();
         m.add_filler_instances(fillers);
         let p = provider(&m).await;
-        p.refresh(ip(V4), Mode::Write).await.expect("write");
+        p.refresh(ip(V4), Mode::Write, &crate::Open)
+            .await
+            .expect("write");
         let before = m.requests().len();
         for _ in 0..3 {
             assert_eq!(
-                p.refresh(ip(V4), Mode::Verify).await.expect("verify"),
+                p.refresh(ip(V4), Mode::Verify, &crate::Open)
+                    .await
+                    .expect("verify"),
                 Outcome::AlreadyHere
             );
         }
@@ -138,9 +145,14 @@ async fn steady_state_is_one_read_whatever_the_number_of_instances() {
 async fn verify_takes_the_address_back_and_names_the_holder() {
     let m = mock();
     let p = provider(&m).await;
-    p.refresh(ip(V4), Mode::Write).await.expect("write");
+    p.refresh(ip(V4), Mode::Write, &crate::Open)
+        .await
+        .expect("write");
     m.set_holders(V4, &[THERE]);
-    let out = p.refresh(ip(V4), Mode::Verify).await.expect("verify");
+    let out = p
+        .refresh(ip(V4), Mode::Verify, &crate::Open)
+        .await
+        .expect("verify");
     assert_eq!(
         out,
         Outcome::Moved {
@@ -150,7 +162,10 @@ async fn verify_takes_the_address_back_and_names_the_holder() {
     assert_eq!(m.holders(V4), vec![HERE.to_string()]);
     // Detached everywhere: re-attached, "nowhere" before.
     m.set_holders(V4, &[]);
-    let out = p.refresh(ip(V4), Mode::Verify).await.expect("verify");
+    let out = p
+        .refresh(ip(V4), Mode::Verify, &crate::Open)
+        .await
+        .expect("verify");
     assert_eq!(
         out,
         Outcome::Moved {
@@ -159,7 +174,7 @@ async fn verify_takes_the_address_back_and_names_the_holder() {
     );
     assert_eq!(m.holders(V4), vec![HERE.to_string()]);
     // IPv6 Elastic IPs work alike, written in any form.
-    p.refresh(ip("2001:0db8::0:cafe"), Mode::Write)
+    p.refresh(ip("2001:0db8::0:cafe"), Mode::Write, &crate::Open)
         .await
         .expect("v6");
     assert_eq!(m.holders("2001:db8::cafe"), vec![HERE.to_string()]);
@@ -170,7 +185,10 @@ async fn write_when_already_attached_here_still_evicts_others() {
     let m = mock();
     m.set_holders(V4, &[HERE, THERE]);
     let p = provider(&m).await;
-    let out = p.refresh(ip(V4), Mode::Write).await.expect("refresh");
+    let out = p
+        .refresh(ip(V4), Mode::Write, &crate::Open)
+        .await
+        .expect("refresh");
     assert_eq!(
         out,
         Outcome::Moved {
@@ -184,7 +202,10 @@ async fn write_when_already_attached_here_still_evicts_others() {
         .iter()
         .any(|r| r.path.ends_with(":attach") && r.status == Some(400)));
     // Alone here: a write has nothing to evict.
-    let out = p.refresh(ip(V4), Mode::Write).await.expect("again");
+    let out = p
+        .refresh(ip(V4), Mode::Write, &crate::Open)
+        .await
+        .expect("again");
     assert_eq!(out, Outcome::Moved { previous: None });
 }
 
@@ -193,7 +214,7 @@ async fn an_address_without_elastic_ip_is_a_clear_error() {
     let m = mock();
     let p = provider(&m).await;
     let e = p
-        .refresh(ip("192.0.2.99"), Mode::Write)
+        .refresh(ip("192.0.2.99"), Mode::Write, &crate::Open)
         .await
         .expect_err("no such EIP");
     assert!(!e.is_transient());
@@ -206,7 +227,9 @@ async fn an_address_without_elastic_ip_is_a_clear_error() {
     assert_eq!(m.with_state(|s| s.mutations()), 0);
     // Not cached as missing: created later, found by the next refresh.
     m.add_elastic_ip("192.0.2.99", &[]);
-    p.refresh(ip("192.0.2.99"), Mode::Write).await.expect("now");
+    p.refresh(ip("192.0.2.99"), Mode::Write, &crate::Open)
+        .await
+        .expect("now");
     assert_eq!(m.holders("192.0.2.99"), vec![HERE.to_string()]);
 }
 
@@ -216,7 +239,10 @@ async fn a_wrong_secret_is_rejected_and_never_shown() {
     let bad = Exoscale::new(settings(&m, "wrong-secret-value"))
         .await
         .expect("provider");
-    let e = bad.refresh(ip(V4), Mode::Write).await.expect_err("403");
+    let e = bad
+        .refresh(ip(V4), Mode::Write, &crate::Open)
+        .await
+        .expect_err("403");
     assert!(
         matches!(&e, ProviderError::Rejected { status: 403, message, .. } if message == "Invalid request signature"),
         "{e:?}"
@@ -231,7 +257,10 @@ async fn server_errors_and_throttling_are_transient() {
     let m = mock();
     let p = provider(&m).await;
     m.set_fault_times(Fault::Status(500, r#"{"message":"boom"}"#.into()), 1);
-    let e = p.refresh(ip(V4), Mode::Write).await.expect_err("500");
+    let e = p
+        .refresh(ip(V4), Mode::Write, &crate::Open)
+        .await
+        .expect_err("500");
     assert!(e.is_transient(), "{e:?}");
     assert!(e.to_string().contains("HTTP 500: boom"), "{e}");
     assert_no_secret(&e);
@@ -241,20 +270,28 @@ async fn server_errors_and_throttling_are_transient() {
         },
         1,
     );
-    let e = p.refresh(ip(V4), Mode::Write).await.expect_err("429");
+    let e = p
+        .refresh(ip(V4), Mode::Write, &crate::Open)
+        .await
+        .expect_err("429");
     assert_eq!(e.retry_after(), Some(Duration::from_secs(7)));
     m.set_fault_on(
         "PUT",
         Fault::Status(400, r#"{"detail":"bad thing"}"#.into()),
         Some(1),
     );
-    let e = p.refresh(ip(V4), Mode::Write).await.expect_err("400");
+    let e = p
+        .refresh(ip(V4), Mode::Write, &crate::Open)
+        .await
+        .expect_err("400");
     // A 400 on attach is re-checked with a read; not attached: rejected.
     assert!(
         matches!(&e, ProviderError::Rejected { status: 400, message, .. } if message == "bad thing"),
         "{e:?}"
     );
-    p.refresh(ip(V4), Mode::Write).await.expect("recovers");
+    p.refresh(ip(V4), Mode::Write, &crate::Open)
+        .await
+        .expect("recovers");
 }
 
 #[tokio::test]
@@ -262,7 +299,10 @@ async fn failed_and_slow_operations_are_transient() {
     let m = mock();
     let p = provider(&m).await;
     m.fail_operations(1);
-    let e = p.refresh(ip(V4), Mode::Write).await.expect_err("failure");
+    let e = p
+        .refresh(ip(V4), Mode::Write, &crate::Open)
+        .await
+        .expect_err("failure");
     assert!(e.is_transient(), "{e:?}");
     assert!(e.to_string().contains("ended in failure"), "{e}");
     assert_eq!(m.holders(V4), vec![THERE.to_string()]);
@@ -272,7 +312,7 @@ async fn failed_and_slow_operations_are_transient() {
     s.timeout = Duration::from_millis(600);
     let short = Exoscale::new(s).await.expect("provider");
     let e = short
-        .refresh(ip(V4), Mode::Write)
+        .refresh(ip(V4), Mode::Write, &crate::Open)
         .await
         .expect_err("pending");
     assert!(e.is_transient(), "{e:?}");
@@ -289,11 +329,16 @@ async fn failed_and_slow_operations_are_transient() {
 async fn a_replaced_elastic_ip_is_looked_up_again() {
     let m = mock();
     let p = provider(&m).await;
-    p.refresh(ip(V4), Mode::Write).await.expect("write");
+    p.refresh(ip(V4), Mode::Write, &crate::Open)
+        .await
+        .expect("write");
     // Deleted and re-created behind our back: same address, new id.
     m.remove_elastic_ip(V4);
     let new_id = m.add_elastic_ip(V4, &[THERE]);
-    let out = p.refresh(ip(V4), Mode::Verify).await.expect("verify");
+    let out = p
+        .refresh(ip(V4), Mode::Verify, &crate::Open)
+        .await
+        .expect("verify");
     assert_eq!(
         out,
         Outcome::Moved {
@@ -405,8 +450,8 @@ async fn refreshes_started_together_share_one_scan() {
     m.add_filler_instances(20);
     let p = provider(&m).await;
     let (a, b) = tokio::join!(
-        p.refresh(ip(V4), Mode::Write),
-        p.refresh(ip("192.0.2.20"), Mode::Write)
+        p.refresh(ip(V4), Mode::Write, &crate::Open),
+        p.refresh(ip("192.0.2.20"), Mode::Write, &crate::Open)
     );
     a.expect("first");
     b.expect("second");
@@ -426,7 +471,9 @@ async fn refreshes_started_together_share_one_scan() {
     );
     // A later refresh that needs a scan does not trust the old one.
     m.set_holders(V4, &[THERE]);
-    p.refresh(ip(V4), Mode::Verify).await.expect("verify");
+    p.refresh(ip(V4), Mode::Verify, &crate::Open)
+        .await
+        .expect("verify");
     assert_eq!(m.holders(V4), vec![HERE.to_string()]);
     assert_eq!(
         calls(&m)
@@ -448,4 +495,58 @@ fn check_key_wants_an_exo_key() {
         assert!(e.contains("does not start with EXO"), "{bad}: {e}");
     }
     assert!(check_key("EXO a").unwrap_err().contains("spaces"));
+}
+
+/// Lets the first `open` writes through, then says no; counts the asks.
+struct Gate {
+    open: usize,
+    asked: std::sync::atomic::AtomicUsize,
+}
+
+impl Gate {
+    fn open_for(open: usize) -> Gate {
+        Gate {
+            open,
+            asked: Default::default(),
+        }
+    }
+    fn asked(&self) -> usize {
+        self.asked.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl crate::WriteGate for Gate {
+    fn may_write(&self) -> bool {
+        self.asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < self.open
+    }
+}
+
+#[tokio::test]
+async fn the_gate_is_asked_before_the_attach_and_before_every_detach() {
+    let m = mock();
+    let p = provider(&m).await;
+    // Closed: the id look-up is a read and goes out; no PUT does.
+    let gate = Gate::open_for(0);
+    let e = p
+        .refresh(ip(V4), Mode::Write, &gate)
+        .await
+        .expect_err("withheld");
+    assert!(matches!(e, ProviderError::Withheld { .. }), "{e:?}");
+    assert!(e.to_string().contains(":attach"), "{e}");
+    assert_eq!(gate.asked(), 1);
+    let log = calls(&m);
+    assert!(log.iter().all(|c| c.starts_with("GET ")), "{log:?}");
+    assert_eq!(m.holders(V4), vec![THERE.to_string()]);
+    // Open for the attach, closed by the time of the detach (the VIP left
+    // during the scan): attached here, the previous holder not detached.
+    let gate = Gate::open_for(1);
+    let e = p
+        .refresh(ip(V4), Mode::Write, &gate)
+        .await
+        .expect_err("withheld");
+    assert!(e.to_string().contains(":detach"), "{e}");
+    assert_eq!(gate.asked(), 2);
+    let log = calls(&m);
+    assert_eq!(log.iter().filter(|c| c.ends_with(":attach")).count(), 1);
+    assert_eq!(log.iter().filter(|c| c.ends_with(":detach")).count(), 0);
 }
