@@ -20,6 +20,7 @@
 mod holder;
 mod place;
 mod record;
+mod template;
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{self, Read, Seek, Write};
@@ -32,6 +33,7 @@ use crate::process::ProcessId;
 pub use place::{check_dir, dir_of};
 pub use record::Ticket;
 use record::{newer_ticket, HolderKind, Record};
+pub use template::LockTemplate;
 
 /// What [`acquire_in_order`] got.
 #[derive(Debug)]

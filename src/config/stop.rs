@@ -14,8 +14,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::{
-    min_duration, LockTemplate, Timeout, DEFAULT_KEEPALIVED_CONFIG, DEFAULT_LOCK_TIMEOUT,
-    MAX_CONFIG_FILE,
+    values::{min_duration, Timeout},
+    LockTemplate, DEFAULT_KEEPALIVED_CONFIG, DEFAULT_LOCK_TIMEOUT, MAX_CONFIG_FILE,
 };
 
 /// The settings a stop uses; see [`stop_settings`].
@@ -96,20 +96,20 @@ pub fn stop_settings(path: &Path) -> StopSettings {
 
 /// Top-level scalar values: from the parsed YAML when it parses as a
 /// mapping, else from `key: value` lines.
-enum Lookup<'a> {
+pub(super) enum Lookup<'a> {
     Yaml(serde_yaml::Mapping),
     Lines(&'a str),
 }
 
 impl<'a> Lookup<'a> {
-    fn new(text: &'a str) -> Self {
+    pub(super) fn new(text: &'a str) -> Self {
         match serde_yaml::from_str::<serde_yaml::Value>(text) {
             Ok(serde_yaml::Value::Mapping(m)) => Lookup::Yaml(m),
             _ => Lookup::Lines(text),
         }
     }
 
-    fn get(&self, key: &str) -> Option<String> {
+    pub(super) fn get(&self, key: &str) -> Option<String> {
         match self {
             Lookup::Yaml(m) => match m.get(key)? {
                 serde_yaml::Value::String(s) => Some(s.clone()),
@@ -132,7 +132,7 @@ impl<'a> Lookup<'a> {
 
 /// One pair of matching quotes removed. Escapes are not interpreted: a
 /// value that needs them is beyond what this fallback promises.
-fn unquote(v: &str) -> &str {
+pub(super) fn unquote(v: &str) -> &str {
     for q in ['"', '\''] {
         if v.len() >= 2 && v.starts_with(q) && v.ends_with(q) {
             return &v[1..v.len() - 1];

@@ -1,0 +1,162 @@
+//! From what the YAML holds to the checked model, defaults applied.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use super::credentials::Credential;
+use super::raw::RawConfig;
+use super::values::{AnyDuration, NonEmpty, SecretValue};
+use super::*;
+
+pub(super) fn build(
+    raw: RawConfig,
+    path: &Path,
+    text: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config, ConfigError> {
+    let provider = raw.provider.and_then(|p| p.0).ok_or_else(|| {
+        ConfigError::invalid(
+            path,
+            Some("provider"),
+            "missing; set `provider: cloudscale` or `provider: exoscale`",
+        )
+    })?;
+    let keepalived_config = match raw.keepalived_config {
+        // Relative to the YAML file, not to wherever floaty was started from
+        // (keepalived runs notify scripts with cwd `/`).
+        Some(p) => path.parent().unwrap_or(Path::new("")).join(p.0),
+        None => PathBuf::from(DEFAULT_KEEPALIVED_CONFIG),
+    };
+    let default_timeout = match provider {
+        ProviderKind::Exoscale => DEFAULT_EXOSCALE_REFRESH_TIMEOUT,
+        ProviderKind::Cloudscale => DEFAULT_REFRESH_TIMEOUT,
+    };
+    let back_off = raw.back_off.unwrap_or_default();
+    let defaults = BackOff::default();
+    let cloudscale = raw.cloudscale.unwrap_or_default();
+    let exoscale = raw.exoscale.unwrap_or_default();
+    let inline = |s: &Option<SecretValue>| s.as_ref().and_then(|s| s.0.clone());
+    let inline_secret = inline(&cloudscale.token).is_some()
+        || inline(&exoscale.key).is_some()
+        || inline(&exoscale.secret).is_some();
+    let mut warnings = Vec::new();
+    let mut resolve = |credential: &Credential,
+                       value: &Option<SecretValue>,
+                       file: Option<NonEmpty>,
+                       used: ProviderKind| {
+        credential.resolve(
+            inline(value),
+            file.map(|f| f.0),
+            path,
+            env,
+            used == provider,
+            &mut warnings,
+        )
+    };
+    let token = resolve(
+        &CLOUDSCALE_TOKEN,
+        &cloudscale.token,
+        cloudscale.token_file,
+        ProviderKind::Cloudscale,
+    )?;
+    let exoscale_key = resolve(
+        &EXOSCALE_KEY,
+        &exoscale.key,
+        exoscale.key_file,
+        ProviderKind::Exoscale,
+    )?;
+    let exoscale_secret = resolve(
+        &EXOSCALE_SECRET,
+        &exoscale.secret,
+        exoscale.secret_file,
+        ProviderKind::Exoscale,
+    )?;
+    let context: BTreeMap<String, String> = raw
+        .context
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, v.0))
+        .collect();
+    let rules = crate::rules::build(raw.rules.unwrap_or_default(), &context).map_err(
+        |(index, name, message)| {
+            // Point at the offending line: the `{context.KEY}` use, else the name.
+            let line = message
+                .split('`')
+                .nth(1)
+                .and_then(|needle| text.lines().position(|l| l.contains(needle)))
+                .or_else(|| {
+                    text.lines()
+                        .enumerate()
+                        .filter(|(_, l)| l.contains("name:") && l.contains(name.as_str()))
+                        .map(|(i, _)| i)
+                        .nth(usize::from(message.starts_with("another rule")))
+                });
+            ConfigError::Invalid {
+                path: path.to_path_buf(),
+                line: line.map(|l| l + 1),
+                column: None,
+                key: Some(format!("rules[{index}]")),
+                message: format!("rule `{name}`: {message}"),
+            }
+        },
+    )?;
+    Ok(Config {
+        path: path.to_path_buf(),
+        lock_template_from_file: raw.lock_file_template.is_some(),
+        lock_file_template: match raw.lock_file_template {
+            Some(t) => t
+                .relative_to(path.parent().unwrap_or(Path::new("")))
+                .map_err(|m| ConfigError::invalid(path, Some("lock-file-template"), m))?,
+            None => LockTemplate::default(),
+        },
+        lock_timeout: raw.lock_timeout.map_or(DEFAULT_LOCK_TIMEOUT, |d| d.0),
+        keepalived_config,
+        keepalived_config_id: raw.keepalived_config_id.map(|s| s.0),
+        managed_addresses: raw
+            .managed_addresses
+            .unwrap_or_default()
+            .into_iter()
+            .map(|v| v.0)
+            .collect(),
+        refresh_interval: raw
+            .refresh_interval
+            .map_or(DEFAULT_REFRESH_INTERVAL, |d| d.0),
+        refresh_timeout: raw.refresh_timeout.map_or(default_timeout, |d| d.0),
+        back_off: BackOff {
+            initial_interval: back_off
+                .initial_interval
+                .map_or(defaults.initial_interval, |d| d.0),
+            multiplier: back_off.multiplier.map_or(defaults.multiplier, |m| m.0),
+            max_interval: back_off.max_interval.map_or(defaults.max_interval, |d| d.0),
+            max_elapsed_time: match back_off.max_elapsed_time {
+                Some(AnyDuration(d)) if !d.is_zero() => Some(d),
+                _ => None,
+            },
+        },
+        provider,
+        cloudscale: Cloudscale {
+            endpoint: cloudscale
+                .endpoint
+                .map_or_else(|| DEFAULT_CLOUDSCALE_ENDPOINT.to_string(), |e| e.0),
+            token,
+            server_uuid: cloudscale.server_uuid.and_then(|u| u.0),
+            hostname_to_server_uuid: cloudscale
+                .hostname_to_server_uuid
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|(host, u)| Some((host, u.0?)))
+                .collect(),
+        },
+        exoscale: Exoscale {
+            endpoint: exoscale.endpoint.map(|e| e.0),
+            zone: exoscale.zone.and_then(|z| z.0),
+            key: exoscale_key,
+            secret: exoscale_secret,
+            instance_id: exoscale.instance_id.and_then(|u| u.0),
+        },
+        rules,
+        verify_master: raw.verify_master.unwrap_or_default(),
+        inline_secret,
+        warnings,
+    })
+}

@@ -1,0 +1,88 @@
+//! The settings dump: what a missing key turned into.
+
+use std::fmt;
+
+use floaty_providers::Secret;
+
+use super::{Config, ProviderKind};
+use crate::duration;
+
+/// The effective settings, defaults included, in the file's own syntax:
+/// what `floaty check` and debug logs show so an operator can see what a
+/// missing key turned into. Credentials print as `***` or `(not set)`.
+impl fmt::Display for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let d = duration::format;
+        let secret = |s: &Option<Secret>| match s {
+            Some(_) => "***",
+            None => "(not set)",
+        };
+        let opt = |o: Option<String>| o.unwrap_or_else(|| "(not set)".to_string());
+        writeln!(f, "# {}", self.path.display())?;
+        writeln!(f, "lock-file-template: {}", self.lock_file_template)?;
+        writeln!(f, "lock-timeout: {}", d(self.lock_timeout))?;
+        writeln!(f, "keepalived-config: {}", self.keepalived_config.display())?;
+        writeln!(
+            f,
+            "keepalived-config-id: {}",
+            opt(self.keepalived_config_id.clone())
+        )?;
+        if self.managed_addresses.is_empty() {
+            writeln!(f, "managed-addresses: [] # the VIPs in keepalived-config")?;
+        } else {
+            writeln!(f, "managed-addresses:")?;
+            for vip in &self.managed_addresses {
+                writeln!(f, "  - {vip}")?;
+            }
+        }
+        writeln!(f, "refresh-interval: {}", d(self.refresh_interval))?;
+        writeln!(f, "refresh-timeout: {}", d(self.refresh_timeout))?;
+        let b = &self.back_off;
+        writeln!(f, "back-off:")?;
+        writeln!(f, "  initial-interval: {}", d(b.initial_interval))?;
+        writeln!(f, "  multiplier: {}", b.multiplier)?;
+        writeln!(f, "  max-interval: {}", d(b.max_interval))?;
+        writeln!(
+            f,
+            "  max-elapsed-time: {}",
+            b.max_elapsed_time
+                .map_or("0 # retry for ever".to_string(), d)
+        )?;
+        writeln!(f, "verify-master: {}", self.verify_master.as_str())?;
+        writeln!(f, "provider: {}", self.provider)?;
+        match self.provider {
+            ProviderKind::Cloudscale => {
+                let c = &self.cloudscale;
+                writeln!(f, "cloudscale:")?;
+                writeln!(f, "  endpoint: {}", c.endpoint)?;
+                writeln!(f, "  token: {}", secret(&c.token))?;
+                writeln!(
+                    f,
+                    "  server-uuid: {}",
+                    opt(c.server_uuid.map(|u| u.to_string()))
+                )?;
+                write!(f, "  hostname-to-server-uuid:")?;
+                if c.hostname_to_server_uuid.is_empty() {
+                    write!(f, " {{}}")?;
+                }
+                for (host, uuid) in &c.hostname_to_server_uuid {
+                    write!(f, "\n    {host}: {uuid}")?;
+                }
+                Ok(())
+            }
+            ProviderKind::Exoscale => {
+                let e = &self.exoscale;
+                writeln!(f, "exoscale:")?;
+                writeln!(f, "  endpoint: {}", opt(e.endpoint.clone()))?;
+                writeln!(f, "  zone: {}", opt(e.zone.clone()))?;
+                writeln!(f, "  key: {}", secret(&e.key))?;
+                writeln!(f, "  secret: {}", secret(&e.secret))?;
+                write!(
+                    f,
+                    "  instance-id: {}",
+                    opt(e.instance_id.map(|u| u.to_string()))
+                )
+            }
+        }
+    }
+}

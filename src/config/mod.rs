@@ -1,0 +1,372 @@
+//! floaty's YAML config file.
+//!
+//! The keys, defaults and value syntax are vshn/floaty's, so a file written
+//! for the Go tool loads unchanged. What differs is how mistakes are
+//! reported: this file is usually edited on a production router in a hurry,
+//! so every error is one line naming the file, the line, the key as a dotted
+//! path and what to write instead.
+//!
+//! How: every value with a rule (durations, UUIDs, addresses, URLs, the lock
+//! template, the multiplier) is a newtype whose `Deserialize` does the check,
+//! so serde_yaml attaches position and key path to our message for free.
+//! [`ConfigError`] then takes serde_yaml's text apart and puts it back in our
+//! one-line shape. Only checks that span keys (provider-dependent defaults,
+//! required credentials) run after deserializing and carry no line.
+//!
+//! To add a key: add a field to the matching `Raw*` struct in `raw.rs`
+//! (serde's "unknown key" message picks it up by itself), and copy it into
+//! the public struct in `build.rs`.
+//!
+//! One job per file: this one holds the model (what a checked config is)
+//! and the way in ([`load`], [`parse`]); `raw.rs` the YAML schema,
+//! `values.rs` the checked value types, `build.rs` raw → model with the
+//! defaults, `credentials.rs` where secrets come from, `error.rs` the one
+//! error type, `yaml_error.rs` serde_yaml's messages reworded, `display.rs`
+//! the settings dump, `stop.rs` the lenient read a stop falls back on.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use floaty_providers::Secret;
+use serde::de::{self, Deserializer, Visitor};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use crate::address::Vip;
+
+mod build;
+mod credentials;
+mod display;
+mod error;
+mod raw;
+mod stop;
+mod values;
+mod yaml_error;
+
+pub use crate::lock::LockTemplate;
+pub use credentials::{ENV_CLOUDSCALE_TOKEN, ENV_EXOSCALE_KEY, ENV_EXOSCALE_SECRET};
+pub use error::ConfigError;
+pub use stop::{stop_settings, StopSettings};
+pub(crate) use values::text;
+pub use values::{MIN_BACK_OFF, MIN_REFRESH_INTERVAL, MIN_TIMEOUT};
+
+use credentials::{readable_by_others, CLOUDSCALE_TOKEN, EXOSCALE_KEY, EXOSCALE_SECRET};
+use raw::RawConfig;
+use yaml_error::{secret_values, yaml_error};
+
+/// In a directory of floaty's own that other users cannot write, not in
+/// `/var/lock`: that is `/run/lock`, mode 1777, where any local user could
+/// create, hold or forge floaty's lock files.
+pub const DEFAULT_LOCK_FILE_TEMPLATE: &str = "/run/floaty/floaty.%s.lock";
+/// The default of older floaty versions (and of vshn/floaty). A stop must also
+/// look there: a refresher started by an older floaty, before an upgrade,
+/// holds its lock in this place and must still be found and ended.
+pub const LEGACY_LOCK_FILE_TEMPLATE: &str = "/var/lock/floaty.%s.lock";
+const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(10);
+const DEFAULT_KEEPALIVED_CONFIG: &str = "/etc/keepalived/keepalived.conf";
+const DEFAULT_REFRESH_INTERVAL: Duration = Duration::from_secs(60);
+const DEFAULT_REFRESH_TIMEOUT: Duration = Duration::from_secs(10);
+/// Exoscale's API is slower to answer than cloudscale's; vshn/floaty's
+/// documentation recommends 15s there, so that is what an absent key means.
+const DEFAULT_EXOSCALE_REFRESH_TIMEOUT: Duration = Duration::from_secs(15);
+const DEFAULT_CLOUDSCALE_ENDPOINT: &str = "https://api.cloudscale.ch/";
+
+/// The whole configuration, defaults applied and every value checked.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file this came from, for messages that point the user back to it.
+    pub path: PathBuf,
+    /// Relative templates already resolved against the file's directory.
+    pub lock_file_template: LockTemplate,
+    /// Whether `lock-file-template` was set (else it is the default, and a
+    /// stop also looks at [`LEGACY_LOCK_FILE_TEMPLATE`]).
+    pub lock_template_from_file: bool,
+    pub lock_timeout: Duration,
+    pub keepalived_config: PathBuf,
+    /// keepalived's `-i`/`--config-id`: picks the `@id`-prefixed lines of a
+    /// config shared by several nodes. `None` means keepalived's default.
+    pub keepalived_config_id: Option<String>,
+    /// Empty means: manage the VIPs found in keepalived's config.
+    pub managed_addresses: Vec<Vip>,
+    pub refresh_interval: Duration,
+    pub refresh_timeout: Duration,
+    pub back_off: BackOff,
+    pub provider: ProviderKind,
+    pub cloudscale: Cloudscale,
+    pub exoscale: Exoscale,
+    /// Commands run on events (`rules:`), context already filled in.
+    pub rules: Vec<crate::rules::Rule>,
+    /// The split-brain guard (see `vip.rs`).
+    pub verify_master: VerifyMaster,
+    /// Whether the YAML itself holds a credential (`token`, `key`,
+    /// `secret`), so [`load`] can warn when the file is readable by others.
+    pub inline_secret: bool,
+    /// One-line warnings found while loading (secret files readable by
+    /// group or others); [`load`] logs each once.
+    pub warnings: Vec<String>,
+}
+
+/// Retry policy for failed cloud API calls (the same knobs as the Go
+/// `cenkalti/backoff` library vshn/floaty used).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BackOff {
+    pub initial_interval: Duration,
+    pub multiplier: f64,
+    pub max_interval: Duration,
+    /// `None` = retry for ever (`max-elapsed-time: 0`, the default).
+    pub max_elapsed_time: Option<Duration>,
+}
+
+impl Default for BackOff {
+    fn default() -> Self {
+        BackOff {
+            initial_interval: Duration::from_secs(1),
+            multiplier: 1.1,
+            max_interval: Duration::from_secs(10),
+            max_elapsed_time: None,
+        }
+    }
+}
+
+/// `verify-master`: whether a refresher checks that this node holds the
+/// instance's virtual IPs before each write (the split-brain guard).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum VerifyMaster {
+    /// On for instances with `virtual_ipaddress` in keepalived.conf.
+    #[default]
+    Auto,
+    /// On; an instance without VIPs is a config error.
+    Always,
+    Off,
+}
+
+impl VerifyMaster {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VerifyMaster::Auto => "auto",
+            VerifyMaster::Always => "always",
+            VerifyMaster::Off => "off",
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for VerifyMaster {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        // YAML 1.1 reads a bare `off` as a boolean; accept it as meant.
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = VerifyMaster;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("auto, always or off")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<VerifyMaster, E> {
+                match s {
+                    "auto" => Ok(VerifyMaster::Auto),
+                    "always" => Ok(VerifyMaster::Always),
+                    "off" => Ok(VerifyMaster::Off),
+                    other => Err(E::custom(format!(
+                        "{other:?} is not one of auto, always, off"
+                    ))),
+                }
+            }
+            fn visit_bool<E: de::Error>(self, b: bool) -> Result<VerifyMaster, E> {
+                if b {
+                    Err(E::custom("`true` is ambiguous; write auto, always or off"))
+                } else {
+                    Ok(VerifyMaster::Off)
+                }
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProviderKind {
+    Cloudscale,
+    Exoscale,
+}
+
+impl ProviderKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProviderKind::Cloudscale => "cloudscale",
+            ProviderKind::Exoscale => "exoscale",
+        }
+    }
+}
+
+impl fmt::Display for ProviderKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Cloudscale {
+    /// Always an http(s) URL ending in `/`, so API paths can be appended.
+    pub endpoint: String,
+    pub token: Option<Secret>,
+    pub server_uuid: Option<Uuid>,
+    pub hostname_to_server_uuid: BTreeMap<String, Uuid>,
+}
+
+impl Default for Cloudscale {
+    fn default() -> Self {
+        Cloudscale {
+            endpoint: DEFAULT_CLOUDSCALE_ENDPOINT.to_string(),
+            token: None,
+            server_uuid: None,
+            hostname_to_server_uuid: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Exoscale {
+    pub endpoint: Option<String>,
+    pub zone: Option<String>,
+    pub key: Option<Secret>,
+    pub secret: Option<Secret>,
+    pub instance_id: Option<Uuid>,
+}
+
+/// floaty.yml is a few KiB; a file beyond this is the wrong file (or
+/// `/dev/zero` behind a symlink), not a config.
+pub const MAX_CONFIG_FILE: u64 = 1 << 20;
+
+/// The text of the YAML at `path`, refusing what is not a regular file or
+/// is larger than [`MAX_CONFIG_FILE`].
+fn read_config(path: &Path) -> Result<String, ConfigError> {
+    use crate::readfile::{read_regular, ReadError};
+    let (bytes, _) = read_regular(path, MAX_CONFIG_FILE).map_err(|e| match e {
+        ReadError::Io(source) => ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        },
+        problem => ConfigError::File {
+            path: path.to_path_buf(),
+            problem,
+        },
+    })?;
+    String::from_utf8(bytes).map_err(|_| {
+        ConfigError::invalid(
+            path,
+            None,
+            "the file is not UTF-8 text; save it as UTF-8 (or plain ASCII)",
+        )
+    })
+}
+
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let text = read_config(path)?;
+    let mut config = parse(&text, path)?;
+    if config.inline_secret {
+        if let Some(w) = readable_by_others(path, "holds a credential inline") {
+            config.warnings.insert(0, w);
+        }
+    }
+    for warning in &config.warnings {
+        tracing::warn!("{warning}");
+    }
+    Ok(config)
+}
+
+pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+    parse_with_env(text, path, &|name| std::env::var(name).ok())
+}
+
+/// [`parse`] with the environment given, so tests need not change the
+/// process's own.
+pub fn parse_with_env(
+    text: &str,
+    path: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config, ConfigError> {
+    // A first, position-less look: to tell "empty" from "broken", and to learn
+    // the secret values so no error message can ever echo them.
+    let secrets = match serde_yaml::from_str::<serde_yaml::Value>(text) {
+        Ok(serde_yaml::Value::Null) => return Err(ConfigError::invalid(
+            path,
+            None,
+            "the file is empty; it needs at least `provider: cloudscale` or `provider: exoscale`",
+        )),
+        Ok(value) => secret_values(&value),
+        Err(_) => Vec::new(),
+    };
+    let raw: RawConfig = serde_yaml::from_str(text).map_err(|e| {
+        let err = yaml_error(&e, text, path, &secrets);
+        name_the_rule(err, text)
+    })?;
+    build::build(raw, path, text, env)
+}
+
+/// An error inside `rules[N]` also names the rule, as people know rules by
+/// name rather than by position.
+fn name_the_rule(err: ConfigError, text: &str) -> ConfigError {
+    let ConfigError::Invalid {
+        path,
+        line,
+        column,
+        key,
+        message,
+    } = err
+    else {
+        return err;
+    };
+    // The key, or for unknown keys the message, holds `rules[N]`.
+    let name = key
+        .as_deref()
+        .and_then(|k| k.strip_prefix("rules["))
+        .or_else(|| message.split_once("`rules[").map(|(_, rest)| rest))
+        .and_then(|k| k.split(']').next())
+        .and_then(|i| i.parse::<usize>().ok())
+        .and_then(|i| {
+            let value: serde_yaml::Value = serde_yaml::from_str(text).ok()?;
+            let name = value.get("rules")?.get(i)?.get("name")?;
+            name.as_str().map(str::to_string)
+        });
+    let message = match name {
+        Some(n) => format!("rule `{n}`: {message}"),
+        None => message,
+    };
+    ConfigError::Invalid {
+        path,
+        line,
+        column,
+        key,
+        message,
+    }
+}
+
+impl Config {
+    /// Credentials are only needed to talk to the cloud; `--dry-run` and
+    /// tooling that just reads the file must work without them.
+    pub fn validate_for_run(&self, dry_run: bool) -> Result<(), ConfigError> {
+        if dry_run {
+            return Ok(());
+        }
+        match self.provider {
+            ProviderKind::Cloudscale => {
+                if self.cloudscale.token.is_none() {
+                    return Err(CLOUDSCALE_TOKEN
+                        .missing(&self.path, "a cloudscale API token with write access"));
+                }
+            }
+            ProviderKind::Exoscale => {
+                if self.exoscale.key.is_none() {
+                    return Err(EXOSCALE_KEY.missing(&self.path, "your Exoscale API key (EXO...)"));
+                }
+                if self.exoscale.secret.is_none() {
+                    return Err(EXOSCALE_SECRET.missing(&self.path, "your Exoscale API secret"));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

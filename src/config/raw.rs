@@ -1,0 +1,115 @@
+//! The YAML schema, exactly as serde reads it.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use super::values::*;
+use super::{LockTemplate, VerifyMaster};
+
+// ---------------------------------------------------------------------------
+// What the YAML holds. Every field is an Option so that `key:` with no value
+// means "default", as it did with Go's yaml.v2.
+
+#[derive(Deserialize, Default)]
+#[serde(
+    deny_unknown_fields,
+    rename_all = "kebab-case",
+    expecting = "a mapping of settings such as `provider: cloudscale`"
+)]
+pub(super) struct RawConfig {
+    pub(super) lock_file_template: Option<LockTemplate>,
+    pub(super) lock_timeout: Option<Timeout>,
+    pub(super) keepalived_config: Option<NonEmpty>,
+    pub(super) keepalived_config_id: Option<NonEmpty>,
+    pub(super) managed_addresses: Option<Vec<VipValue>>,
+    pub(super) refresh_interval: Option<RefreshInterval>,
+    pub(super) refresh_timeout: Option<Timeout>,
+    pub(super) back_off: Option<RawBackOff>,
+    pub(super) provider: Option<ProviderValue>,
+    pub(super) verify_master: Option<VerifyMaster>,
+    pub(super) cloudscale: Option<RawCloudscale>,
+    pub(super) exoscale: Option<RawExoscale>,
+    pub(super) rules: Option<Vec<crate::rules::RawRule>>,
+    /// Free user strings for rule templates (`{context.KEY}`).
+    pub(super) context: Option<BTreeMap<String, crate::rules::ContextValue>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(
+    deny_unknown_fields,
+    rename_all = "kebab-case",
+    expecting = "a mapping with initial-interval, multiplier, max-interval, max-elapsed-time"
+)]
+pub(super) struct RawBackOff {
+    pub(super) initial_interval: Option<BackOffInterval>,
+    pub(super) multiplier: Option<Multiplier>,
+    pub(super) max_interval: Option<BackOffInterval>,
+    pub(super) max_elapsed_time: Option<AnyDuration>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(
+    deny_unknown_fields,
+    rename_all = "kebab-case",
+    expecting = "a mapping with endpoint, token, token-file, server-uuid, hostname-to-server-uuid"
+)]
+pub(super) struct RawCloudscale {
+    pub(super) endpoint: Option<Endpoint>,
+    pub(super) token: Option<SecretValue>,
+    /// A file holding the token (the rest of the YAML can then be public).
+    pub(super) token_file: Option<NonEmpty>,
+    pub(super) server_uuid: Option<UuidValue>,
+    pub(super) hostname_to_server_uuid: Option<BTreeMap<String, UuidValue>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(
+    deny_unknown_fields,
+    rename_all = "kebab-case",
+    expecting = "a mapping with endpoint, zone, key, key-file, secret, secret-file, instance-id"
+)]
+pub(super) struct RawExoscale {
+    pub(super) endpoint: Option<ExoscaleEndpoint>,
+    pub(super) zone: Option<OptionalText>,
+    pub(super) key: Option<SecretValue>,
+    pub(super) key_file: Option<NonEmpty>,
+    pub(super) secret: Option<SecretValue>,
+    pub(super) secret_file: Option<NonEmpty>,
+    pub(super) instance_id: Option<UuidValue>,
+}
+
+/// Keys that belong in a section, for the hint when one is written at the top.
+pub(super) const SECTION_KEYS: &[(&str, &[&str])] = &[
+    (
+        "back-off",
+        &[
+            "initial-interval",
+            "multiplier",
+            "max-interval",
+            "max-elapsed-time",
+        ],
+    ),
+    (
+        "cloudscale",
+        &[
+            "endpoint",
+            "token",
+            "token-file",
+            "server-uuid",
+            "hostname-to-server-uuid",
+        ],
+    ),
+    (
+        "exoscale",
+        &[
+            "endpoint",
+            "zone",
+            "key",
+            "key-file",
+            "secret",
+            "secret-file",
+            "instance-id",
+        ],
+    ),
+];

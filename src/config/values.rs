@@ -1,0 +1,345 @@
+//! The checked value types: each `Deserialize` checks its scalar, so
+//! serde_yaml attaches the line and the key path to our message.
+
+use std::fmt;
+use std::time::Duration;
+
+use floaty_providers::Secret;
+use serde::de::{self, Deserializer, Visitor};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::{ProviderKind, DEFAULT_CLOUDSCALE_ENDPOINT};
+use crate::address::Vip;
+use crate::duration;
+
+// ---------------------------------------------------------------------------
+// Checked values. Each `Deserialize` reads the scalar as text (serde_yaml
+// hands every scalar over as a string, so `token: 1234` works as in Go) and
+// returns our message; serde_yaml adds line and key.
+
+/// Reads a scalar as text and checks it. Non-text input from other formats
+/// is described by its type only: the value might be a secret.
+pub(super) struct TextVisitor<T> {
+    expecting: &'static str,
+    check: fn(&str) -> Result<T, String>,
+}
+
+impl<T> Visitor<'_> for TextVisitor<T> {
+    type Value = T;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(self.expecting)
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<T, E> {
+        (self.check)(v).map_err(E::custom)
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<T, E> {
+        Err(E::custom(format!(
+            "expected {}, found a boolean",
+            self.expecting
+        )))
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<T, E> {
+        Err(E::custom(format!(
+            "expected {}, found a number",
+            self.expecting
+        )))
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<T, E> {
+        Err(E::custom(format!(
+            "expected {}, found a number",
+            self.expecting
+        )))
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<T, E> {
+        Err(E::custom(format!(
+            "expected {}, found a number",
+            self.expecting
+        )))
+    }
+}
+
+/// Deserializes a scalar as text and checks it with `check`; `expecting`
+/// names what was wanted. Shared with `rules.rs`, so rule values and
+/// settings read and report alike.
+pub(crate) fn text<'de, D, T>(
+    d: D,
+    expecting: &'static str,
+    check: fn(&str) -> Result<T, String>,
+) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    d.deserialize_str(TextVisitor { expecting, check })
+}
+
+/// Intervals and timeouts, with a floor of `MIN_MS` milliseconds: zero
+/// would mean a busy loop or an instant failure, and values just above it
+/// nearly the same (`refresh-interval: 1ns` made 115 API requests in 5 s).
+/// The floors are in [`MIN_REFRESH_INTERVAL`] and its neighbours.
+pub(super) struct MinDuration<const MIN_MS: u64>(pub(super) Duration);
+
+/// The lower bounds, documented in docs/BAD-INPUT.md and the README.
+/// refresh-interval: one API read per second per instance is already more
+/// than any cloud API wants to see for an address that is not moving.
+pub const MIN_REFRESH_INTERVAL: Duration = Duration::from_secs(1);
+/// refresh-timeout and lock-timeout: below this a request or a stopping
+/// refresher cannot finish even on a fast path; it is a typo, not a policy.
+pub const MIN_TIMEOUT: Duration = Duration::from_millis(100);
+/// back-off intervals: retries closer than this only hammer a failing API.
+pub const MIN_BACK_OFF: Duration = Duration::from_millis(10);
+
+pub(super) type RefreshInterval = MinDuration<{ MIN_REFRESH_INTERVAL.as_millis() as u64 }>;
+pub(super) type Timeout = MinDuration<{ MIN_TIMEOUT.as_millis() as u64 }>;
+pub(super) type BackOffInterval = MinDuration<{ MIN_BACK_OFF.as_millis() as u64 }>;
+
+pub(super) fn min_duration<const MIN_MS: u64>(s: &str) -> Result<MinDuration<MIN_MS>, String> {
+    let min = Duration::from_millis(MIN_MS);
+    match duration::parse(s).map_err(|e| e.to_string())? {
+        d if d.is_zero() => Err(format!(
+            "`{s}` is zero; it must be longer than that, e.g. 10s"
+        )),
+        d if d < min => Err(format!(
+            "`{s}` is below the minimum of {}; write at least {}",
+            duration::format(min),
+            duration::format(min)
+        )),
+        d => Ok(MinDuration(d)),
+    }
+}
+
+impl<'de, const MIN_MS: u64> Deserialize<'de> for MinDuration<MIN_MS> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        text(d, "a duration like 10s", min_duration::<MIN_MS>)
+    }
+}
+
+/// `max-elapsed-time`, where 0 has a meaning (no limit).
+pub(super) struct AnyDuration(pub(super) Duration);
+
+impl<'de> Deserialize<'de> for AnyDuration {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        duration::deserialize(d).map(AnyDuration)
+    }
+}
+
+pub(super) struct Multiplier(pub(super) f64);
+
+impl<'de> Deserialize<'de> for Multiplier {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Multiplier;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a number of at least 1, e.g. 1.5")
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Multiplier, E> {
+                // Below 1 the waits would shrink: hammering a failing API.
+                if v.is_finite() && v >= 1.0 {
+                    Ok(Multiplier(v))
+                } else {
+                    Err(E::custom(format!(
+                        "{v} is not allowed; the multiplier must be a number of at least 1, e.g. 1.5"
+                    )))
+                }
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Multiplier, E> {
+                self.visit_f64(v as f64)
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Multiplier, E> {
+                self.visit_f64(v as f64)
+            }
+        }
+        d.deserialize_f64(V)
+    }
+}
+
+pub(super) struct VipValue(pub(super) Vip);
+
+impl<'de> Deserialize<'de> for VipValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        text(d, "an address like 192.0.2.10 or 2001:db8::10/64", |s| {
+            s.parse().map(VipValue).map_err(|e| format!("{e}"))
+        })
+    }
+}
+
+/// `None` for the nil UUID: vshn/floaty treated all-zeros as "not set".
+pub(super) struct UuidValue(pub(super) Option<Uuid>);
+
+impl<'de> Deserialize<'de> for UuidValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        text(d, "a UUID", |s| {
+            match Uuid::parse_str(s.trim()) {
+            Ok(u) if u.is_nil() => Ok(UuidValue(None)),
+            Ok(u) => Ok(UuidValue(Some(u))),
+            Err(_) => Err(format!(
+                "{s:?} is not a UUID (expected 8-4-4-4-12 hex digits, e.g. 6c1c8e4e-8f2a-4b0e-9a53-3c1e8f0a2b7d)"
+            )),
+        }
+        })
+    }
+}
+
+/// Empty means absent, as with Go's zero-value strings.
+pub(super) struct SecretValue(pub(super) Option<Secret>);
+
+impl<'de> Deserialize<'de> for SecretValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        // The check must never quote its input.
+        text(d, "a string", |s| {
+            // A block scalar (`token: |`) ends in a newline; dropped as it
+            // is from a file or the environment.
+            let s = s.trim_end_matches(['\n', '\r']);
+            Ok(SecretValue((!s.is_empty()).then(|| Secret::new(s))))
+        })
+    }
+}
+
+pub(super) struct OptionalText(pub(super) Option<String>);
+
+impl<'de> Deserialize<'de> for OptionalText {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        text(d, "a string", |s| {
+            Ok(OptionalText((!s.is_empty()).then(|| s.to_string())))
+        })
+    }
+}
+
+/// Paths and ids where an empty string can only be a mistake.
+pub(super) struct NonEmpty(pub(super) String);
+
+impl<'de> Deserialize<'de> for NonEmpty {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        text(d, "a non-empty string", |s| {
+            if s.is_empty() {
+                Err("empty; remove the key to use the default".to_string())
+            } else {
+                Ok(NonEmpty(s.to_string()))
+            }
+        })
+    }
+}
+
+/// cloudscale's base URL, normalised to end in `/` so API paths can be
+/// appended.
+pub(super) struct Endpoint(pub(super) String);
+
+impl<'de> Deserialize<'de> for Endpoint {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        text(d, "an http(s) URL", |s| {
+            let mut url = check_url(s)?;
+            if !url.ends_with('/') {
+                url.push('/');
+            }
+            Ok(Endpoint(url))
+        })
+    }
+}
+
+/// Exoscale's endpoint is the whole API base (`https://api-ZONE.exoscale.com/v2`);
+/// the provider drops a trailing `/` and ignores vshn/floaty's v1 URLs.
+pub(super) struct ExoscaleEndpoint(pub(super) String);
+
+impl<'de> Deserialize<'de> for ExoscaleEndpoint {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        text(d, "an http(s) URL", |s| check_url(s).map(ExoscaleEndpoint))
+    }
+}
+
+/// `s` with any `user:password@` before the host replaced by `***@`, for
+/// quoting a URL in a message: a password in a URL is a secret too.
+pub(super) fn without_userinfo(s: &str) -> String {
+    let Some((scheme, rest)) = s.split_once("://") else {
+        return s.to_string();
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..end].rfind('@') {
+        Some(at) => format!("{scheme}://***{}", &rest[at..]),
+        None => s.to_string(),
+    }
+}
+
+/// The endpoint as written, once it is certain to work as a base URL.
+/// Checked here rather than at the first request: a bad port or a
+/// `user:pw@` only showed in the refresher's log, failing for ever (and
+/// the userinfo made reqwest send Basic auth instead of the token).
+pub(super) fn check_url(s: &str) -> Result<String, String> {
+    if s.is_empty() {
+        // Was silently the production API: surprising for someone who
+        // meant to point floaty at a test endpoint.
+        return Err("empty; remove the key to use the default".to_string());
+    }
+    let quoted = crate::event::shown(&without_userinfo(s));
+    let bad =
+        || format!("\"{quoted}\" is not an http(s) URL (write e.g. {DEFAULT_CLOUDSCALE_ENDPOINT})");
+    let lower = s.to_ascii_lowercase();
+    let rest = lower
+        .strip_prefix("https://")
+        .or_else(|| lower.strip_prefix("http://"))
+        .ok_or_else(bad)?;
+    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if host.is_empty()
+        || host.starts_with(':')
+        || s.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(bad());
+    }
+    let url = url::Url::parse(s).map_err(|e| {
+        format!("\"{quoted}\" is not a valid URL: {e} (write e.g. {DEFAULT_CLOUDSCALE_ENDPOINT})")
+    })?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(format!(
+            "\"{quoted}\" holds credentials (`user:password@`); credentials do not belong in the URL: remove them, floaty sends the API credentials itself"
+        ));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(bad());
+    }
+    if s.contains(['?', '#']) {
+        return Err(format!(
+            "\"{quoted}\" has a query or fragment; give only the base URL, e.g. {DEFAULT_CLOUDSCALE_ENDPOINT}"
+        ));
+    }
+    Ok(s.to_string())
+}
+
+/// `provider:`; empty counts as missing, like in vshn/floaty.
+pub(super) struct ProviderValue(pub(super) Option<ProviderKind>);
+
+impl<'de> Deserialize<'de> for ProviderValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        text(d, "cloudscale or exoscale", |s| match s {
+            "" => Ok(ProviderValue(None)),
+            "cloudscale" => Ok(ProviderValue(Some(ProviderKind::Cloudscale))),
+            "exoscale" => Ok(ProviderValue(Some(ProviderKind::Exoscale))),
+            other => {
+                let hint = match other.trim().to_ascii_lowercase().as_str() {
+                    "cloudscale" => "; did you mean `cloudscale`?",
+                    "exoscale" => "; did you mean `exoscale`?",
+                    _ => "",
+                };
+                Err(format!(
+                    "{other:?} is not a supported provider (write cloudscale or exoscale{hint})"
+                ))
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn userinfo_is_never_shown() {
+        assert_eq!(without_userinfo("http://a:b@c@d/x@y"), "http://***@d/x@y");
+        assert_eq!(without_userinfo("http://d/x@y"), "http://d/x@y");
+    }
+}
