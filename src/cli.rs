@@ -8,6 +8,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 use clap::{Parser, ValueEnum};
+use clap_complete::Shell;
 
 use crate::event::{Event, EventError};
 
@@ -83,7 +84,7 @@ pub enum Command {
         fifo: PathBuf,
     },
     /// Hidden packaging helper: `floaty generate man|completions SHELL`.
-    Generate(crate::generate::Artifact),
+    Generate(Artifact),
 }
 
 #[derive(Debug)]
@@ -109,8 +110,8 @@ pub enum UsageError {
         #[source]
         source: EventError,
     },
-    #[error(transparent)]
-    Generate(crate::generate::GenerateError),
+    #[error("generate takes `man` or `completions SHELL` (SHELL: bash, zsh, fish, elvish, powershell); got `{0}`")]
+    Generate(String),
     /// A flag clap did not know: positionals take hyphen values (a NAME
     /// may start with `-`), so clap hands it over as an argument and the
     /// count came out wrong; naming the flag is what helps.
@@ -157,7 +158,7 @@ pub fn clap_error_line(e: &clap::Error) -> UsageError {
         msg = e.kind().to_string();
     }
     msg.push_str("; floaty --help shows the usage");
-    UsageError::Clap(crate::event::shown(&msg))
+    UsageError::Clap(crate::text::shown(&msg))
 }
 
 /// The argument that most likely was meant as a flag: `--x` before `-x`.
@@ -167,6 +168,30 @@ fn flag_like(args: &[String]) -> Option<&String> {
         .filter(looks)
         .find(|a| a.starts_with("--"))
         .or_else(|| args.iter().find(looks))
+}
+
+/// What `floaty generate` renders (`generate.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Artifact {
+    Man,
+    Completions(Shell),
+}
+
+impl Artifact {
+    /// Parse the positionals after `generate`. The error quotes them with
+    /// control characters escaped, so it stays one log line (the
+    /// notify_args fuzz target found `generate $'\nman'` giving two).
+    pub fn from_args(args: &[String]) -> Result<Artifact, UsageError> {
+        let unknown = || UsageError::Generate(crate::text::shown(&args.join(" ")));
+        match args {
+            [what] if what == "man" => Ok(Artifact::Man),
+            [what, shell] if what == "completions" => shell
+                .parse::<Shell>()
+                .map(Artifact::Completions)
+                .map_err(|_| unknown()),
+            _ => Err(unknown()),
+        }
+    }
 }
 
 /// Rewrite Go-style single-dash long flags to clap's two-dash form.
@@ -226,7 +251,7 @@ impl RawArgs {
     pub fn into_command(self) -> Result<Command, UsageError> {
         let args = self.args;
         let count = |what, expected, usage| match flag_like(&args) {
-            Some(flag) => UsageError::UnknownFlag(crate::event::shown(flag)),
+            Some(flag) => UsageError::UnknownFlag(crate::text::shown(flag)),
             None => UsageError::ArgCount {
                 what,
                 expected,
@@ -241,7 +266,7 @@ impl RawArgs {
             .first()
             .filter(|a| a.starts_with('-') && a.as_str() != "-")
         {
-            return Err(UsageError::UnknownFlag(crate::event::shown(first)));
+            return Err(UsageError::UnknownFlag(crate::text::shown(first)));
         }
         let command = if self.test {
             let [config] = <[String; 1]>::try_from(args.clone())
@@ -263,9 +288,7 @@ impl RawArgs {
                 fifo: fifo.into(),
             }
         } else if args.len() <= 3 && args.first().is_some_and(|a| a == "generate") {
-            Command::Generate(
-                crate::generate::Artifact::from_args(&args[1..]).map_err(UsageError::Generate)?,
-            )
+            Command::Generate(Artifact::from_args(&args[1..])?)
         } else {
             if !(4..=5).contains(&args.len()) {
                 return Err(count(
@@ -282,7 +305,7 @@ impl RawArgs {
             )
             .map_err(|source| UsageError::Event {
                 // Escaped: the message must stay one log line.
-                line: crate::event::shown(&args[1..].join(" ")),
+                line: crate::text::shown(&args[1..].join(" ")),
                 source,
             })?;
             Command::Notify {

@@ -36,7 +36,7 @@ use crate::backoff::Schedule;
 use crate::cli::Options;
 use crate::error::Error;
 use crate::event::{Event, Kind, State};
-use crate::fifo::{self, Line, LineSplitter, Piece};
+use crate::fifo::{self, FifoError, Line, LineSplitter, Piece};
 use crate::lock::{self, InstanceLock, Patience};
 use crate::process::{self, ProcessHandle, ProcessId};
 use crate::refresh::{self, Plan};
@@ -64,12 +64,6 @@ const REOPEN_EVERY: Duration = Duration::from_millis(50);
 /// a row it delayed the lines behind them, BACKUP lines included, by
 /// ~175 ms.
 const RESCAN_EVERY: Duration = Duration::from_secs(1);
-
-#[derive(Debug, thiserror::Error)]
-pub enum FifoError {
-    #[error("{}: not a FIFO; give the path of keepalived's vrrp_notify_fifo (keepalived creates it)", .0.display())]
-    NotAFifo(PathBuf),
-}
 
 fn load_setup(path: &Path, dry_run: bool) -> Result<Setup, Error> {
     let setup = setup::load(path, dry_run)?;
@@ -280,11 +274,11 @@ impl Daemon {
                 Some(event)
             }
             Ok(Line::Ignored(what)) => {
-                tracing::debug!(line = %fifo::clip(&String::from_utf8_lossy(bytes), 200), "FIFO: skipped {what}");
+                tracing::debug!(line = %crate::text::clip(&String::from_utf8_lossy(bytes), 200), "FIFO: skipped {what}");
                 None
             }
             Err(e) => {
-                tracing::warn!(line = %fifo::clip(&String::from_utf8_lossy(bytes), 200), "FIFO: skipped a line: {e}");
+                tracing::warn!(line = %crate::text::clip(&String::from_utf8_lossy(bytes), 200), "FIFO: skipped a line: {e}");
                 None
             }
         }
@@ -318,7 +312,7 @@ impl Daemon {
                 // the members this group last had.
                 tracing::warn!(
                     "{e}; stopping what runs for `{}` anyway",
-                    crate::event::shown(&event.name)
+                    crate::text::shown(&event.name)
                 );
                 let names = match event.kind {
                     Kind::Instance => vec![event.name.clone()],

@@ -47,7 +47,7 @@ pub fn parse(s: &str) -> Result<Duration, DurationError> {
     // Errors quote the input with control characters escaped: a YAML block
     // scalar can hold a newline, and the message must stay one log line
     // (found by the config_yaml fuzz target).
-    let orig = &crate::event::shown(s);
+    let orig = &crate::text::shown(s);
     let mut rest = s;
     let mut negative = false;
     if let Some(r) = rest.strip_prefix('-') {
@@ -141,7 +141,7 @@ pub fn parse(s: &str) -> Result<Duration, DurationError> {
         rest = &rest[unit_len..];
         let unit = unit_nanos(unit_str).ok_or_else(|| DurationError::UnknownUnit {
             input: orig.to_string(),
-            unit: crate::event::shown(unit_str),
+            unit: crate::text::shown(unit_str),
             hint: if unit_str.chars().any(char::is_whitespace) {
                 "; no spaces allowed"
             } else {

@@ -6,10 +6,10 @@ use std::path::{Path, PathBuf};
 
 use crate::cli::UsageError;
 use crate::config::ConfigError;
-use crate::event::shown;
 use crate::keepalived::KeepalivedError;
 use crate::lock::LockError;
 use crate::provider::SpecError;
+use crate::text::shown;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -36,7 +36,7 @@ pub enum Error {
     )]
     UnknownGroup { name: String, conf: PathBuf },
     #[error(transparent)]
-    Fifo(#[from] crate::daemon::FifoError),
+    Fifo(#[from] crate::fifo::FifoError),
     #[error(transparent)]
     Lock(#[from] LockError),
     /// A lock directory other users could write: found before any lock.

@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use crate::text::shown;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Instance,
@@ -112,21 +114,6 @@ impl Event {
             priority,
         })
     }
-}
-
-/// Input quoted in an error message, with control characters and line
-/// separators escaped: the message must stay one log line whatever was
-/// passed (found by the property tests in `fuzz.rs`).
-pub fn shown(s: &str) -> String {
-    s.chars()
-        .map(|c| {
-            if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') {
-                c.escape_default().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
 }
 
 /// keepalived's FIFO wraps the name it knows in one pair of double quotes;

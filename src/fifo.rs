@@ -7,10 +7,20 @@
 //! dropped while it streams past (never buffered whole), and nothing here can
 //! panic on any byte sequence.
 
+use std::path::PathBuf;
+
 use crate::event::{Event, EventError};
+use crate::text::clip;
 
 /// keepalived's longest line is an instance name (at most a few hundred
 /// bytes) plus 30; anything longer is not an event.
+/// A `--fifo` path that cannot be keepalived's FIFO.
+#[derive(Debug, thiserror::Error)]
+pub enum FifoError {
+    #[error("{}: not a FIFO; give the path of keepalived's vrrp_notify_fifo (keepalived creates it)", .0.display())]
+    NotAFifo(PathBuf),
+}
+
 pub const MAX_LINE: usize = 4096;
 
 /// What one complete line meant.
@@ -81,14 +91,6 @@ fn parse_event(kind: &str, rest: &str) -> Result<Event, LineError> {
         _ => return Err(LineError::Shape),
     };
     Ok(Event::from_args(kind, name, state, priority)?)
-}
-
-/// A line shortened for a log message.
-pub fn clip(s: &str, max: usize) -> String {
-    match s.char_indices().nth(max) {
-        Some((i, _)) => format!("{}...", &s[..i]),
-        None => s.to_string(),
-    }
 }
 
 /// Cuts a byte stream into lines of at most [`MAX_LINE`] bytes. Longer lines

@@ -10,40 +10,13 @@
 use std::io::{self, Write};
 
 use clap::CommandFactory;
-use clap_complete::Shell;
 
-use crate::cli::RawArgs;
-
-/// What to render.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Artifact {
-    Man,
-    Completions(Shell),
-}
+use crate::cli::{Artifact, RawArgs};
 
 #[derive(Debug, thiserror::Error)]
 pub enum GenerateError {
-    #[error("generate takes `man` or `completions SHELL` (SHELL: bash, zsh, fish, elvish, powershell); got `{0}`")]
-    Unknown(String),
     #[error("cannot write the output: {0}")]
     Write(#[source] io::Error),
-}
-
-impl Artifact {
-    /// Parse the positionals after `generate`. The error quotes them with
-    /// control characters escaped, so it stays one log line (the
-    /// notify_args fuzz target found `generate $'\nman'` giving two).
-    pub fn from_args(args: &[String]) -> Result<Artifact, GenerateError> {
-        let unknown = || GenerateError::Unknown(crate::event::shown(&args.join(" ")));
-        match args {
-            [what] if what == "man" => Ok(Artifact::Man),
-            [what, shell] if what == "completions" => shell
-                .parse::<Shell>()
-                .map(Artifact::Completions)
-                .map_err(|_| unknown()),
-            _ => Err(unknown()),
-        }
-    }
 }
 
 /// Write the artifact to stdout.
@@ -147,6 +120,7 @@ annotated example configs
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap_complete::Shell;
 
     fn args(a: &[&str]) -> Vec<String> {
         a.iter().map(|s| s.to_string()).collect()

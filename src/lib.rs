@@ -31,6 +31,7 @@ mod selftest;
 mod setup;
 mod stop;
 mod systemd;
+pub mod text;
 mod vip;
 
 use crate::cli::{Command, Options, RawArgs};

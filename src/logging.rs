@@ -68,7 +68,7 @@ static JSON: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(
 /// line is a JSON object of the same shape as the other log lines, as a
 /// log shipper reading stderr would otherwise choke on the last line.
 pub fn report_error(msg: &str) {
-    let msg = crate::event::shown(msg);
+    let msg = crate::text::shown(msg);
     if !TO_STDERR.load(std::sync::atomic::Ordering::Relaxed) {
         tracing::error!("{msg}");
     }

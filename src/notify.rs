@@ -56,7 +56,7 @@ pub fn run(config_path: &Path, event: &Event, opts: &Options) -> Result<(), Erro
             // move the address back from the new MASTER.
             let settings = config::stop_settings(config_path);
             let names = stop::names_without_setup(event, &settings);
-            tracing::warn!(name = %crate::event::shown(&event.name), state = %event.state,
+            tracing::warn!(name = %crate::text::shown(&event.name), state = %event.state,
                 "stopping without a valid configuration ({e})");
             stop_names(&names, &settings, event, started);
             Err(e)
@@ -65,7 +65,7 @@ pub fn run(config_path: &Path, event: &Event, opts: &Options) -> Result<(), Erro
 }
 
 fn log_event(event: &Event) {
-    tracing::info!(kind = %event.kind, name = %crate::event::shown(&event.name), state = %event.state,
+    tracing::info!(kind = %event.kind, name = %crate::text::shown(&event.name), state = %event.state,
         priority = event.priority.map(|p| p as i64).unwrap_or(-1), "keepalived event");
 }
 

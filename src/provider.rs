@@ -28,7 +28,7 @@ pub enum Spec {
 #[derive(Debug, thiserror::Error)]
 pub enum SpecError {
     /// A value the YAML parser accepted but the provider cannot use.
-    #[error("{}: {key}: {message}", crate::event::shown(&.path.display().to_string()))]
+    #[error("{}: {key}: {message}", crate::text::shown(&.path.display().to_string()))]
     Invalid {
         path: std::path::PathBuf,
         key: &'static str,

@@ -44,9 +44,9 @@ use serde::Deserialize;
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::time::Instant;
 
-use crate::config::text;
 use crate::event::{Event, Kind, State};
 use crate::fifo::{LineSplitter, Piece as LinePiece};
+use crate::text::text;
 
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 

@@ -172,7 +172,7 @@ fn stop_one(
     }
     let path = places.template.path_for(instance);
     // The name may come straight from argv: one log line whatever it holds.
-    let name = crate::event::shown(instance);
+    let name = crate::text::shown(instance);
     let instance_shown = name.as_str();
     match lock::check_dir(&lock::dir_of(&path)) {
         Ok(_) => {}
@@ -218,7 +218,7 @@ fn stop_untrusted(instance: &str, path: &std::path::Path, patience: Patience, le
         "an unsafe lock directory"
     };
     let path_shown = PathBuf::from(path);
-    let name = crate::event::shown(instance);
+    let name = crate::text::shown(instance);
     match lock::stop_only(path, instance, patience) {
         Ok(Stopped::Nothing) => {}
         Ok(Stopped::Refresher { pid }) => {

@@ -53,7 +53,7 @@ pub(super) fn render(
     // Errors are one line, always: a key or value can hold newlines (a
     // quoted or flow-style YAML key can span lines), and a multi-line
     // message breaks every log pipeline and the "one clear line" promise.
-    crate::event::shown(&s)
+    crate::text::shown(&s)
 }
 
 impl ConfigError {
@@ -70,5 +70,5 @@ impl ConfigError {
 
 /// A path in a message, control characters escaped so it stays one line.
 pub(super) fn shown_path(path: &Path) -> String {
-    crate::event::shown(&path.display().to_string())
+    crate::text::shown(&path.display().to_string())
 }

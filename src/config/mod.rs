@@ -49,7 +49,6 @@ pub use crate::lock::LockTemplate;
 pub use credentials::{ENV_CLOUDSCALE_TOKEN, ENV_EXOSCALE_KEY, ENV_EXOSCALE_SECRET};
 pub use error::ConfigError;
 pub use stop::{stop_settings, StopSettings};
-pub(crate) use values::text;
 pub use values::{MIN_BACK_OFF, MIN_REFRESH_INTERVAL, MIN_TIMEOUT};
 
 use credentials::{readable_by_others, CLOUDSCALE_TOKEN, EXOSCALE_KEY, EXOSCALE_SECRET};

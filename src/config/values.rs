@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use floaty_providers::Secret;
 use serde::de::{self, Deserializer, Visitor};
+
+use crate::text::text;
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -17,67 +19,6 @@ use crate::duration;
 // Checked values. Each `Deserialize` reads the scalar as text (serde_yaml
 // hands every scalar over as a string, so `token: 1234` works as in Go) and
 // returns our message; serde_yaml adds line and key.
-
-/// Reads a scalar as text and checks it. Non-text input from other formats
-/// is described by its type only: the value might be a secret.
-pub(super) struct TextVisitor<T> {
-    expecting: &'static str,
-    check: fn(&str) -> Result<T, String>,
-}
-
-impl<T> Visitor<'_> for TextVisitor<T> {
-    type Value = T;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str(self.expecting)
-    }
-
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<T, E> {
-        (self.check)(v).map_err(E::custom)
-    }
-
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<T, E> {
-        Err(E::custom(format!(
-            "expected {}, found a boolean",
-            self.expecting
-        )))
-    }
-
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<T, E> {
-        Err(E::custom(format!(
-            "expected {}, found a number",
-            self.expecting
-        )))
-    }
-
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<T, E> {
-        Err(E::custom(format!(
-            "expected {}, found a number",
-            self.expecting
-        )))
-    }
-
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<T, E> {
-        Err(E::custom(format!(
-            "expected {}, found a number",
-            self.expecting
-        )))
-    }
-}
-
-/// Deserializes a scalar as text and checks it with `check`; `expecting`
-/// names what was wanted. Shared with `rules.rs`, so rule values and
-/// settings read and report alike.
-pub(crate) fn text<'de, D, T>(
-    d: D,
-    expecting: &'static str,
-    check: fn(&str) -> Result<T, String>,
-) -> Result<T, D::Error>
-where
-    D: Deserializer<'de>,
-{
-    d.deserialize_str(TextVisitor { expecting, check })
-}
 
 /// Intervals and timeouts, with a floor of `MIN_MS` milliseconds: zero
 /// would mean a busy loop or an instant failure, and values just above it
@@ -276,7 +217,7 @@ pub(super) fn check_url(s: &str) -> Result<String, String> {
         // meant to point floaty at a test endpoint.
         return Err("empty; remove the key to use the default".to_string());
     }
-    let quoted = crate::event::shown(&without_userinfo(s));
+    let quoted = crate::text::shown(&without_userinfo(s));
     let bad =
         || format!("\"{quoted}\" is not an http(s) URL (write e.g. {DEFAULT_CLOUDSCALE_ENDPOINT})");
     let lower = s.to_ascii_lowercase();

@@ -122,7 +122,7 @@ pub enum KeepalivedError {
 }
 
 fn shown_path(path: &Path) -> String {
-    crate::event::shown(&path.display().to_string())
+    crate::text::shown(&path.display().to_string())
 }
 
 /// keepalived's default config id: the host name cut at the first dot.

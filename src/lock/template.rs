@@ -130,6 +130,6 @@ fn encode_name(name: &str) -> String {
 
 impl<'de> Deserialize<'de> for LockTemplate {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        crate::config::text(d, "a path with one %s", LockTemplate::new)
+        crate::text::text(d, "a path with one %s", LockTemplate::new)
     }
 }
