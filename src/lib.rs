@@ -15,14 +15,14 @@ mod duration;
 pub mod error;
 pub mod event;
 pub mod fifo;
-#[cfg(test)]
-mod fuzz;
 mod generate;
 pub mod keepalived;
 mod lock;
 pub mod logging;
 mod notify;
 mod process;
+#[cfg(test)]
+mod proptests;
 mod provider;
 mod readfile;
 mod refresh;

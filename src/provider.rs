@@ -7,8 +7,8 @@
 use std::sync::Arc;
 
 use floaty_providers::cloudscale::{self, Cloudscale, ServerSource};
+use floaty_providers::dry_run::DryRun;
 use floaty_providers::exoscale::{self, Exoscale};
-use floaty_providers::fake::DryRun;
 use floaty_providers::{Provider, ProviderError};
 use uuid::Uuid;
 

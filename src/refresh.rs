@@ -39,6 +39,8 @@ pub struct Plan {
 #[derive(Debug, PartialEq, Eq)]
 pub enum Ending {
     Signalled(&'static str),
+    /// Every address task ended (none to refresh).
+    NothingLeft,
     KeepalivedGone,
 }
 
@@ -82,13 +84,16 @@ async fn supervise(mut plan: Plan, guard: Option<Guard>, ready: ReadyPipe) -> i3
         _ = term.recv() => Ending::Signalled("SIGTERM"),
         _ = int.recv() => Ending::Signalled("SIGINT"),
         _ = watch => Ending::KeepalivedGone,
-        _ = work => Ending::Signalled("nothing left to do"),
+        _ = work => Ending::NothingLeft,
     };
     match ending {
         Ending::KeepalivedGone => {
             tracing::warn!(instance = %instance, "keepalived is gone; refresher stops")
         }
         Ending::Signalled(why) => tracing::info!(instance = %instance, "refresher stops ({why})"),
+        Ending::NothingLeft => {
+            tracing::info!(instance = %instance, "refresher stops (nothing left to do)")
+        }
     }
     0
 }

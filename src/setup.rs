@@ -55,7 +55,7 @@ pub fn load_keepalived(cfg: &Config) -> Result<Option<KeepalivedConfig>, Error> 
     if !cfg.managed_addresses.is_empty() && !cfg.keepalived_config.exists() {
         return Ok(None);
     }
-    let opts = keepalived::Options {
+    let opts = keepalived::LoadOptions {
         config_id: cfg.keepalived_config_id.clone(),
     };
     Ok(Some(keepalived::load(&cfg.keepalived_config, &opts)?))

@@ -90,7 +90,7 @@ pub fn names_without_setup(event: &Event, settings: &StopSettings) -> Vec<String
     match event.kind {
         Kind::Instance => vec![event.name.clone()],
         Kind::Group => {
-            let opts = keepalived::Options {
+            let opts = keepalived::LoadOptions {
                 config_id: settings.keepalived_config_id.clone(),
             };
             let known = keepalived::load(&settings.keepalived_config, &opts)

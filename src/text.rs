@@ -8,7 +8,7 @@ use serde::de::{self, Deserializer, Visitor};
 
 /// Input quoted in an error message, with control characters and line
 /// separators escaped: the message must stay one log line whatever was
-/// passed (found by the property tests in `fuzz.rs`).
+/// passed (found by the property tests in `proptests.rs`).
 pub fn shown(s: &str) -> String {
     s.chars()
         .map(|c| {

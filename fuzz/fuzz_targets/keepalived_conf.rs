@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use floaty::keepalived::{load, Options};
+use floaty::keepalived::{load, LoadOptions};
 use floaty_fuzz::{one_line, scratch, write};
 use libfuzzer_sys::fuzz_target;
 
@@ -47,7 +47,7 @@ fuzz_target!(|data: &[u8]| {
     }
     let path = dir().join("keepalived.conf");
     std::fs::write(&path, data).expect("write keepalived.conf");
-    let opts = Options {
+    let opts = LoadOptions {
         config_id: Some("node".into()),
     };
     match load(&path, &opts) {

@@ -2,78 +2,9 @@
 //! turn answers into [`ProviderError`]s, bounded body reads.
 
 use std::error::Error as _;
-use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::ProviderError;
-
-/// A credential. Its `Debug` and `Display` never show the value, so it can
-/// sit in any struct that gets logged or dumped.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
-    }
-
-    /// The only way to the value: grep for `expose` to audit every use.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-
-    /// Replaces every occurrence of the value in `text`, for messages built
-    /// from what a server sent back (some APIs echo the header they got).
-    pub(crate) fn redact(&self, text: String) -> String {
-        if self.0.is_empty() || !text.contains(&self.0) {
-            text
-        } else {
-            text.replace(&self.0, "***")
-        }
-    }
-
-    /// [`Secret::redact`] over every message of `e`: belt and braces, as
-    /// messages are built from what servers send, and a proxy may echo our
-    /// headers back.
-    pub(crate) fn redact_error(&self, e: ProviderError) -> ProviderError {
-        match e {
-            ProviderError::Rejected {
-                operation,
-                status,
-                message,
-            } => ProviderError::Rejected {
-                operation: self.redact(operation),
-                status,
-                message: self.redact(message),
-            },
-            ProviderError::Transient {
-                operation,
-                message,
-                retry_after,
-            } => ProviderError::Transient {
-                operation: self.redact(operation),
-                message: self.redact(message),
-                retry_after,
-            },
-            ProviderError::Setup(m) => ProviderError::Setup(self.redact(m)),
-            ProviderError::Withheld { operation } => ProviderError::Withheld {
-                operation: self.redact(operation),
-            },
-        }
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
 
 /// Longest API answer we read; a floating-IP list of thousands of entries
 /// fits, a misbehaving proxy streaming forever does not.

@@ -15,12 +15,13 @@ use std::pin::Pin;
 use std::time::Duration;
 
 pub mod cloudscale;
+pub mod dry_run;
 pub mod exoscale;
-pub mod fake;
 mod http;
 mod metadata;
+mod secret;
 
-pub use http::Secret;
+pub use secret::Secret;
 
 /// A boxed future, so that `dyn Provider` works without extra crates.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use crate::address::Vip;
 
 #[derive(Debug, Clone, Default)]
-pub struct Options {
+pub struct LoadOptions {
     /// keepalived's `-i`; `None` means its default, the host name up to the
     /// first dot, because that is what `@ID` lines are matched against.
     pub config_id: Option<String>,
@@ -135,7 +135,7 @@ pub fn default_config_id() -> String {
     }
 }
 
-pub fn load(path: &Path, opts: &Options) -> Result<KeepalivedConfig, KeepalivedError> {
+pub fn load(path: &Path, opts: &LoadOptions) -> Result<KeepalivedConfig, KeepalivedError> {
     let config_id = opts.config_id.clone().unwrap_or_else(default_config_id);
     let mut r = reader::Reader::open(path, Some(&config_id))?;
     let mut p = parser::Parser::new(&mut r);

@@ -14,7 +14,7 @@ fn fixture(name: &str) -> PathBuf {
 fn load_id(path: &Path, id: &str) -> KeepalivedConfig {
     load(
         path,
-        &Options {
+        &LoadOptions {
             config_id: Some(id.into()),
         },
     )
@@ -122,7 +122,7 @@ fn include_loop_is_an_error_naming_the_line() {
     let dir = tempfile::tempdir().unwrap();
     let a = write(dir.path(), "a.conf", "include b.conf\n");
     write(dir.path(), "b.conf", "\n\ninclude a.conf\n");
-    let e = load(&a, &Options::default()).unwrap_err().to_string();
+    let e = load(&a, &LoadOptions::default()).unwrap_err().to_string();
     assert!(e.contains("b.conf:3"), "{e}");
     assert!(e.contains("include loop"), "{e}");
 }
@@ -131,7 +131,7 @@ fn include_loop_is_an_error_naming_the_line() {
 fn runaway_sequence_is_bounded() {
     let dir = tempfile::tempdir().unwrap();
     let a = write(dir.path(), "a.conf", "~SEQ(n, 1, 100000000) x $n\n");
-    let e = load(&a, &Options::default()).unwrap_err().to_string();
+    let e = load(&a, &LoadOptions::default()).unwrap_err().to_string();
     assert!(e.contains("a.conf:1"), "{e}");
 }
 
@@ -146,7 +146,7 @@ fn runaway_text_is_bounded() {
         "$VIPS={vips}\nvrrp_instance V {{\n  virtual_ipaddress {{\n    ~SEQ(n, 1, 2000000) $VIPS\n  }}\n}}\n"
     );
     let a = write(dir.path(), "a.conf", &text);
-    let e = load(&a, &Options::default()).unwrap_err().to_string();
+    let e = load(&a, &LoadOptions::default()).unwrap_err().to_string();
     assert!(
         e.contains("a.conf:4: definition substitution expands to more than 8 MiB of text"),
         "{e}"
@@ -157,7 +157,7 @@ fn runaway_text_is_bounded() {
 fn missing_file_names_the_path() {
     let e = load(
         Path::new("/nonexistent/keepalived.conf"),
-        &Options::default(),
+        &LoadOptions::default(),
     )
     .unwrap_err()
     .to_string();
@@ -168,7 +168,7 @@ fn missing_file_names_the_path() {
 fn missing_interface_name_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let a = write(dir.path(), "a.conf", "vrrp_instance X {\n  interface\n}\n");
-    let e = load(&a, &Options::default()).unwrap_err().to_string();
+    let e = load(&a, &LoadOptions::default()).unwrap_err().to_string();
     assert!(e.contains("a.conf:2"), "{e}");
 }
 
@@ -180,7 +180,7 @@ fn self_referencing_definition_stops_like_keepalived() {
         "a.conf",
         "$A=$A x\nvrrp_instance X {\n virtual_ipaddress {\n 10.0.0.1 $A\n }\n}\n",
     );
-    let c = load(&a, &Options::default()).unwrap();
+    let c = load(&a, &LoadOptions::default()).unwrap();
     assert_eq!(addrs(&c, "X"), ["10.0.0.1"]);
 }
 
@@ -193,7 +193,7 @@ fn unknown_blocks_are_skipped_whole() {
         "virtual_server 10.0.0.1 80 {\n real_server 10.0.0.2 80 {\n  HTTP_GET {\n   url { path / }\n  }\n }\n}\n\
          vrrp_instance X\n{\n track_interface {\n  eth1\n }\n virtual_ipaddress\n {\n 10.0.0.9\n }\n}\n",
     );
-    let c = load(&a, &Options::default()).unwrap();
+    let c = load(&a, &LoadOptions::default()).unwrap();
     assert_eq!(c.instances.len(), 1);
     assert_eq!(addrs(&c, "X"), ["10.0.0.9"]);
 }
@@ -230,7 +230,7 @@ fn never_panics_on_garbage() {
     for (i, input) in inputs.iter().enumerate() {
         let p = dir.path().join(format!("g{i}.conf"));
         std::fs::write(&p, input).unwrap();
-        let _ = load(&p, &Options::default());
+        let _ = load(&p, &LoadOptions::default());
     }
     let long = "a".repeat(5000);
     let p = write(
@@ -238,7 +238,7 @@ fn never_panics_on_garbage() {
         "long.conf",
         &format!("{long}\n$X={long}\n$X $X\n"),
     );
-    let _ = load(&p, &Options::default());
+    let _ = load(&p, &LoadOptions::default());
 }
 
 #[test]
@@ -248,7 +248,9 @@ fn runaway_substitution_is_bounded() {
     // text; before the bound this 2 KiB file took 37 s (release build).
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/corpus/keepalived/runaway-substitution.conf");
-    let e = load(&path, &Options::default()).unwrap_err().to_string();
+    let e = load(&path, &LoadOptions::default())
+        .unwrap_err()
+        .to_string();
     assert!(
         e.contains("runaway-substitution.conf:36: more than 200000 `$NAME` substitutions"),
         "{e}"
@@ -260,9 +262,9 @@ fn fifos_devices_and_huge_files_are_refused_without_blocking() {
     let dir = tempfile::tempdir().unwrap();
     let fifo = dir.path().join("fifo.conf");
     crate::readfile::mkfifo(&fifo);
-    let e = load(&fifo, &Options::default()).unwrap_err();
+    let e = load(&fifo, &LoadOptions::default()).unwrap_err();
     assert!(matches!(e, KeepalivedError::NotRegularFile { .. }), "{e}");
-    let e = load(Path::new("/dev/zero"), &Options::default()).unwrap_err();
+    let e = load(Path::new("/dev/zero"), &LoadOptions::default()).unwrap_err();
     assert!(matches!(e, KeepalivedError::NotRegularFile { .. }), "{e}");
     // An included FIFO is skipped, as keepalived skips it.
     let main = write(
@@ -270,7 +272,7 @@ fn fifos_devices_and_huge_files_are_refused_without_blocking() {
         "main.conf",
         "include fifo.conf\nvrrp_instance A {\n  interface eth0\n}\n",
     );
-    let c = load(&main, &Options::default()).unwrap();
+    let c = load(&main, &LoadOptions::default()).unwrap();
     assert!(c.instance("A").is_some());
     assert!(
         c.warnings.iter().any(|w| w.contains("fifo.conf")),
@@ -281,12 +283,14 @@ fn fifos_devices_and_huge_files_are_refused_without_blocking() {
     let big = dir.path().join("big.conf");
     let f = std::fs::File::create(&big).unwrap();
     f.set_len(reader::MAX_FILE_BYTES + 1).unwrap();
-    let e = load(&big, &Options::default()).unwrap_err().to_string();
+    let e = load(&big, &LoadOptions::default()).unwrap_err().to_string();
     assert!(
         e.ends_with("big.conf: larger than 16 MiB; that is no keepalived config (check the path and the include patterns)"),
         "{e}"
     );
     let main = write(dir.path(), "inc.conf", "include big.conf\n");
-    let e = load(&main, &Options::default()).unwrap_err().to_string();
+    let e = load(&main, &LoadOptions::default())
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("big.conf: larger than 16 MiB"), "{e}");
 }

@@ -12,7 +12,8 @@ use std::time::Duration;
 use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use serde::de::DeserializeOwned;
 
-use crate::http::{self, read_body, with_slash, Secret, MAX_BODY};
+use crate::http::{self, read_body, with_slash, MAX_BODY};
+use crate::Secret;
 use crate::{ask, BoxFuture, Check, Mode, Outcome, Provider, ProviderError, WriteGate};
 
 mod api;

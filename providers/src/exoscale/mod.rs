@@ -26,7 +26,8 @@ use reqwest::Method;
 use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 
-use crate::http::{self, check_url, decode, read_body, Secret, MAX_BODY};
+use crate::http::{self, check_url, decode, read_body, MAX_BODY};
+use crate::Secret;
 use crate::{ask, BoxFuture, Check, Mode, Outcome, Provider, ProviderError, WriteGate};
 
 mod api;

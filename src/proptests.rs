@@ -185,7 +185,7 @@ fn apply(seed: &[u8], edits: &[Edit]) -> Vec<u8> {
 fn load_keepalived(dir: &Path, bytes: &[u8]) {
     let path = dir.join("keepalived.conf");
     std::fs::write(&path, bytes).expect("write");
-    let opts = crate::keepalived::Options {
+    let opts = crate::keepalived::LoadOptions {
         config_id: Some("node".into()),
     };
     if let Err(e) = crate::keepalived::load(&path, &opts) {
