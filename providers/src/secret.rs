@@ -72,3 +72,16 @@ impl fmt::Display for Secret {
         f.write_str("***")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redaction() {
+        let s = Secret::new("tok");
+        assert_eq!(s.redact("a tok b tok".into()), "a *** b ***");
+        assert_eq!(Secret::new("").redact("abc".into()), "abc");
+        assert_eq!(format!("{s} {s:?}"), "*** Secret(***)");
+    }
+}
