@@ -4,6 +4,41 @@
 //! the binary (`src/main.rs`) is its one real user and this is no stable
 //! API. Modules are public where the binary or a fuzz target needs them
 //! and private otherwise, so that dead code in them is still reported.
+//!
+//! # Map
+//!
+//! What comes in:
+//! - `cli` the command line (raw flags apart from the [`cli::Command`] they
+//!   mean); `event` a keepalived transition; `fifo` FIFO lines into events;
+//! - `config/` floaty.yml (one job per file, see its `mod.rs`);
+//!   `keepalived/` keepalived.conf as keepalived reads it;
+//! - `setup` **the one place that checks everything before a side effect**
+//!   and turns an event into per-instance work; `stop` the short road a
+//!   stop takes when that check fails (a stop always stops).
+//!
+//! What acts:
+//! - `notify` one notify call; `daemon` the `--fifo` daemon; `check`
+//!   `--check`; `selftest` `--test`; `generate` the man page and
+//!   completions;
+//! - `lock/` the per-instance lock: its place (`place`), template, record,
+//!   and who may be signalled (`holder`); `process` pidfds and the fork;
+//! - `refresh` the refresher loop and `backoff` its retries; `vip` the
+//!   split-brain guard; `provider` config → a provider of the
+//!   `floaty-providers` crate (one folder per cloud); `rules` commands run
+//!   on events; `systemd` socket activation and readiness.
+//!
+//! Plumbing: `logging`, `text` (one-line messages), `address`, `duration`,
+//! `readfile`, `error` (every error and its exit status, in one place).
+//!
+//! # One notify call, from `main` to the HTTP request
+//!
+//! `main` → [`run`] → `cli::RawArgs::into_command` → `notify::run` →
+//! `setup::load` (config, provider spec, keepalived.conf) →
+//! `Setup::work_for` (instances, lock paths, guards) → `lock::acquire_in_order`
+//! (stops the previous refresher) → `process::fork_detached` → in the child
+//! `refresh::run` → `refresh_all` → one task per address →
+//! `vip::Guard` (are the VIPs here?) → `Provider::refresh` (e.g.
+//! `floaty_providers::cloudscale`) → `PATCH /v1/floating-ips/{ip}`.
 
 mod address;
 mod backoff;
