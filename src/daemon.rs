@@ -434,20 +434,35 @@ impl Daemon {
 
     /// Instances whose VIPs are on this host: MASTER without an event.
     fn adopt_masters(&mut self) {
-        let Some(kconf) = self.setup.kconf.clone() else {
-            return;
+        let local = match crate::vip::local_addresses() {
+            Ok(local) => local,
+            Err(e) => {
+                tracing::warn!(
+                    "cannot list this host's addresses ({e}); waiting for keepalived's events"
+                );
+                return;
+            }
         };
-        let local = local_addresses();
-        for inst in &kconf.instances {
-            if inst.vips.iter().any(|v| local.contains(&v.addr)) {
-                tracing::info!(instance = %inst.name, "holds its virtual IPs at start: MASTER");
-                let event = Event {
-                    kind: Kind::Instance,
-                    name: inst.name.clone(),
-                    state: State::Master,
-                    priority: None,
-                };
-                self.apply(&event);
+        let held: Vec<String> = self
+            .setup
+            .kconf
+            .iter()
+            .flat_map(|k| &k.instances)
+            // The split-brain guard's rule: every VIP here, not just one
+            // (keepalived adds them all before it reports MASTER).
+            .filter(|i| {
+                let vips = address::host_addresses(&i.vips);
+                !vips.is_empty() && vips.iter().all(|v| local.contains(v))
+            })
+            .map(|i| i.name.clone())
+            .collect();
+        for name in held {
+            tracing::info!(instance = %name, "holds all its virtual IPs at start: MASTER");
+            match self.setup.instance_work(&name, true) {
+                Ok(work) => {
+                    self.start(&name, work.addresses);
+                }
+                Err(e) => tracing::warn!(instance = %name, "{e}; not refreshing"),
             }
         }
     }
@@ -704,52 +719,4 @@ async fn open_fifo(path: &Path) -> pipe::Receiver {
 
 fn file_id(fd: std::os::fd::BorrowedFd<'_>) -> Option<(u64, u64)> {
     rustix::fs::fstat(fd).ok().map(|s| (s.st_dev, s.st_ino))
-}
-
-/// Every address on this host's interfaces (in this network namespace).
-fn local_addresses() -> Vec<IpAddr> {
-    let mut out = Vec::new();
-    let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
-    // SAFETY: getifaddrs fills `head` with a list we only read and then
-    // free once; every pointer is checked for null before use, and the
-    // address is read as the type its family says it is.
-    unsafe {
-        if libc::getifaddrs(&mut head) != 0 {
-            return out;
-        }
-        let mut p = head;
-        while !p.is_null() {
-            let addr = (*p).ifa_addr;
-            if !addr.is_null() {
-                match i32::from((*addr).sa_family) {
-                    libc::AF_INET => {
-                        let sin = addr as *const libc::sockaddr_in;
-                        let bits = u32::from_be((*sin).sin_addr.s_addr);
-                        out.push(IpAddr::from(std::net::Ipv4Addr::from(bits)));
-                    }
-                    libc::AF_INET6 => {
-                        let sin6 = addr as *const libc::sockaddr_in6;
-                        out.push(IpAddr::from(std::net::Ipv6Addr::from(
-                            (*sin6).sin6_addr.s6_addr,
-                        )));
-                    }
-                    _ => {}
-                }
-            }
-            p = (*p).ifa_next;
-        }
-        libc::freeifaddrs(head);
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn loopback_is_a_local_address() {
-        let local = local_addresses();
-        assert!(local.contains(&IpAddr::from([127, 0, 0, 1])), "{local:?}");
-    }
 }

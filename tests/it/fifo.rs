@@ -553,3 +553,42 @@ fn an_instance_added_to_keepalived_conf_later_is_found() {
     assert_eq!(holder(&w, "VI_1"), Some(d.pid()), "VI_1 was dropped");
     assert_eq!(mock.patch_count("192.0.2.10"), 1, "VI_1 was restarted");
 }
+
+/// A daemon started while keepalived runs (a restart of floaty) takes an
+/// instance as MASTER only when every one of its VIPs is here, the
+/// split-brain guard's rule; one VIP of several is not MASTER.
+#[test]
+fn at_start_only_an_instance_holding_all_its_vips_is_adopted() {
+    use std::os::unix::fs::PermissionsExt;
+    let mock = mock_cloudscale();
+    mock.add_floating_ip("127.0.0.1", Some(SERVER_B));
+    let w = World::new(&mock.url(), SERVER_A, "verify-master: auto\n");
+    fs::write(
+        w.path("keepalived.conf"),
+        "vrrp_instance ALL { interface lo\n virtual_router_id 61\n priority 100\n virtual_ipaddress { 127.0.0.1/32 }\n}\n\
+         vrrp_instance SOME { interface lo\n virtual_router_id 62\n priority 100\n virtual_ipaddress { 127.0.0.1/32\n 192.0.2.77/32 }\n}\n",
+    )
+    .unwrap();
+    // A process called keepalived in this network namespace: what the
+    // daemon looks for when systemd, not keepalived, started it.
+    let fake = w.path("keepalived");
+    fs::copy("/bin/sleep", &fake).unwrap();
+    fs::set_permissions(&fake, fs::Permissions::from_mode(0o755)).unwrap();
+    let mut keepalived = Command::new(&fake).arg("300").spawn().unwrap();
+    let fifo = w.path("keepalived.fifo");
+    mkfifo(&fifo);
+    let d = Daemon::start(&w, &fifo);
+    let adopted = mock.wait_for(T, |s| s.server_of("127.0.0.1") == Some(SERVER_A))
+        && wait_until(T, || holder(&w, "ALL") == Some(d.pid()));
+    let log = w.log_text();
+    let _ = keepalived.kill();
+    let _ = keepalived.wait();
+    assert!(adopted, "{log}");
+    let starts: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("at start: MASTER"))
+        .collect();
+    assert_eq!(starts.len(), 1, "{log}");
+    assert!(starts[0].contains("instance=ALL"), "{log}");
+    assert_eq!(holder(&w, "SOME"), None, "{log}");
+}
