@@ -391,7 +391,7 @@ impl Daemon {
         };
         // The same split-brain guard as notify mode: a late or stale MASTER
         // line must not move the address while another node holds the VIPs.
-        let guard = match crate::vip::guard_for(cfg, self.setup.kconf.as_ref(), instance) {
+        let guard = match crate::guard::guard_for(cfg, self.setup.kconf.as_ref(), instance) {
             Ok(guard) => guard.map(Arc::new),
             Err(e) => {
                 tracing::error!(instance, "{e}; not refreshing");
@@ -434,7 +434,7 @@ impl Daemon {
 
     /// Instances whose VIPs are on this host: MASTER without an event.
     fn adopt_masters(&mut self) {
-        let local = match crate::vip::local_addresses() {
+        let local = match crate::netlink::local_addresses() {
             Ok(local) => local,
             Err(e) => {
                 tracing::warn!(
@@ -570,7 +570,7 @@ impl Holder {
     async fn hold_and_refresh(
         self,
         plan: Plan,
-        guard: Option<Arc<crate::vip::Guard>>,
+        guard: Option<Arc<crate::guard::Guard>>,
         provider: refresh::SharedProvider,
     ) {
         let instance = plan.instance.clone();

@@ -22,8 +22,8 @@
 //!   completions;
 //! - `lock/` the per-instance lock: its place (`place`), template, record,
 //!   and who may be signalled (`holder`); `process` pidfds and the fork;
-//! - `refresh` the refresher loop and `backoff` its retries; `vip` the
-//!   split-brain guard; `provider` config → a provider of the
+//! - `refresh` the refresher loop and `backoff` its retries; `guard` the
+//!   split-brain guard (`netlink` lists this host's addresses); `provider` config → a provider of the
 //!   `floaty-providers` crate (one folder per cloud); `rules` commands run
 //!   on events; `systemd` socket activation and readiness.
 //!
@@ -37,7 +37,7 @@
 //! `Setup::work_for` (instances, lock paths, guards) → `lock::acquire_in_order`
 //! (stops the previous refresher) → `process::fork_detached` → in the child
 //! `refresh::run` → `refresh_all` → one task per address →
-//! `vip::Guard` (are the VIPs here?) → `Provider::refresh` (e.g.
+//! `guard::Guard` (are the VIPs here?) → `Provider::refresh` (e.g.
 //! `floaty_providers::cloudscale`) → `PATCH /v1/floating-ips/{ip}`.
 
 mod address;
@@ -51,9 +51,11 @@ pub mod error;
 pub mod event;
 pub mod fifo;
 mod generate;
+mod guard;
 pub mod keepalived;
 mod lock;
 pub mod logging;
+mod netlink;
 mod notify;
 mod process;
 #[cfg(test)]
@@ -67,7 +69,6 @@ mod setup;
 mod stop;
 mod systemd;
 pub mod text;
-mod vip;
 
 use crate::cli::{Command, Options, RawArgs};
 use crate::error::Error;

@@ -179,7 +179,7 @@ fn run_rules(cfg: &Config, event: &Event, started: std::time::Instant) {
 /// returns from here.
 fn start_refresher(
     plan: Plan,
-    guard: Option<crate::vip::Guard>,
+    guard: Option<crate::guard::Guard>,
     group: Option<String>,
     mut lock: lock::InstanceLock,
 ) -> Result<(), Error> {

@@ -19,9 +19,9 @@ use tokio::task::JoinSet;
 
 use crate::backoff::Schedule;
 use crate::config::BackOff;
+use crate::guard::Guard;
 use crate::process::ReadyPipe;
 use crate::provider::Spec;
-use crate::vip::Guard;
 
 /// Everything the refresher needs, prepared (and validated) before the fork.
 pub struct Plan {
@@ -49,7 +49,7 @@ pub enum Ending {
 const INTERVAL_JITTER: f64 = 0.1;
 
 /// Run the refresher to its end. Returns the process exit code.
-/// `guard`: check for the instance's VIPs before each write (`vip.rs`).
+/// `guard`: check for the instance's VIPs before each write (`guard.rs`).
 pub fn run(plan: Plan, guard: Option<Guard>, ready: ReadyPipe) -> i32 {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -16,10 +16,10 @@ use crate::address::{self, Vip};
 use crate::config::{self, Config};
 use crate::error::Error;
 use crate::event::{Event, Kind};
+use crate::guard::Guard;
 use crate::keepalived::{self, KeepalivedConfig};
 use crate::lock;
 use crate::provider::Spec;
-use crate::vip::Guard;
 
 /// A checked configuration: the provider spec has its credentials and
 /// keepalived.conf is parsed (absent only where vshn/floaty allowed it).
@@ -99,7 +99,7 @@ impl Setup {
             Err(e) => return Err(Error::LockPlace(e)),
         }
         let guard = if master {
-            crate::vip::guard_for(&self.cfg, self.kconf.as_ref(), &instance)?
+            crate::guard::guard_for(&self.cfg, self.kconf.as_ref(), &instance)?
         } else {
             None
         };

@@ -97,7 +97,7 @@ pub struct Config {
     pub exoscale: Exoscale,
     /// Commands run on events (`rules:`), context already filled in.
     pub rules: Vec<crate::rules::Rule>,
-    /// The split-brain guard (see `vip.rs`).
+    /// The split-brain guard (see `guard.rs`).
     pub verify_master: VerifyMaster,
     /// Whether the YAML itself holds a credential (`token`, `key`,
     /// `secret`), so [`load`] can warn when the file is readable by others.
