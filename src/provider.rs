@@ -9,10 +9,10 @@ use std::sync::Arc;
 use floaty_providers::cloudscale::{self, Cloudscale, ServerSource};
 use floaty_providers::dry_run::DryRun;
 use floaty_providers::exoscale::{self, Exoscale};
-use floaty_providers::{Provider, ProviderError};
+use floaty_providers::{Provider, ProviderError, Secret};
 use uuid::Uuid;
 
-use crate::config::{Config, ProviderKind};
+use crate::config::{Config, ConfigError, ProviderKind, RunCredentials};
 
 /// Where the metadata service lives; tests point it at a mock.
 const METADATA_URL_ENV: &str = "FLOATY_METADATA_URL";
@@ -27,6 +27,9 @@ pub enum Spec {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SpecError {
+    /// A credential the run needs is missing.
+    #[error(transparent)]
+    Credentials(#[from] ConfigError),
     /// A value the YAML parser accepted but the provider cannot use.
     #[error("{}: {key}: {message}", crate::text::shown(&.path.display().to_string()))]
     Invalid {
@@ -52,31 +55,27 @@ impl Spec {
         format!("{self:?} credentials:{:016x}", h.finish())
     }
 
+    /// The provider a run uses: the dry-run stand-in, or the real one with
+    /// its credentials (a missing one is this function's error, so none is
+    /// ever built without them).
     pub fn from_config(cfg: &Config, dry_run: bool) -> Result<Spec, SpecError> {
-        match cfg.provider {
-            ProviderKind::Cloudscale => {
-                let server = server_source(cfg);
-                if dry_run {
-                    let target = match &server {
-                        ServerSource::Uuid(u) => u.to_string(),
-                        ServerSource::Metadata { .. } => "this server (from metadata)".into(),
-                    };
-                    return Ok(Spec::DryRun { target });
-                }
-                // validate_for_run has made sure the token is there.
-                let token = cfg
-                    .cloudscale
-                    .token
-                    .clone()
-                    .unwrap_or_else(|| floaty_providers::Secret::new(""));
-                Ok(Spec::Cloudscale(cloudscale::Settings {
-                    endpoint: cfg.cloudscale.endpoint.clone(),
-                    token,
-                    server,
-                }))
-            }
-            ProviderKind::Exoscale => exoscale_spec(cfg, dry_run),
-        }
+        let credentials = if dry_run {
+            None
+        } else {
+            Some(cfg.run_credentials()?)
+        };
+        check_exoscale_zone(cfg)?;
+        Ok(match credentials {
+            None => Spec::DryRun {
+                target: dry_run_target(cfg),
+            },
+            Some(RunCredentials::Cloudscale { token }) => Spec::Cloudscale(cloudscale::Settings {
+                endpoint: cfg.cloudscale.endpoint.clone(),
+                token,
+                server: server_source(cfg),
+            }),
+            Some(RunCredentials::Exoscale { key, secret }) => exoscale_spec(cfg, key, secret),
+        })
     }
 
     /// Build the provider. Only in the refresher or self-test, after any fork.
@@ -89,38 +88,46 @@ impl Spec {
     }
 }
 
-/// Exoscale settings; the zone is checked here, before any lock, because
-/// the refresher could only log what is wrong with it (the key is checked
-/// where the config is loaded, `config.rs`, with and without --dry-run).
-fn exoscale_spec(cfg: &Config, dry_run: bool) -> Result<Spec, SpecError> {
-    let e = &cfg.exoscale;
-    let invalid = |key: &'static str, message: String| SpecError::Invalid {
-        path: cfg.path.clone(),
-        key,
-        message,
-    };
-    if let Some(zone) = e.zone.as_deref() {
-        let ok = !zone.is_empty()
-            && zone
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-        if !ok {
-            return Err(invalid(
-                "exoscale.zone",
-                format!("{zone:?} is not a zone name (write e.g. ch-gva-2)"),
-            ));
-        }
-    }
-    if dry_run {
-        let target = match e.instance_id {
+/// What a dry run names as "here".
+fn dry_run_target(cfg: &Config) -> String {
+    match cfg.provider {
+        ProviderKind::Cloudscale => match server_source(cfg) {
+            ServerSource::Uuid(u) => u.to_string(),
+            ServerSource::Metadata { .. } => "this server (from metadata)".into(),
+        },
+        ProviderKind::Exoscale => match cfg.exoscale.instance_id {
             Some(id) => id.to_string(),
             None => "this instance (from metadata)".into(),
-        };
-        return Ok(Spec::DryRun { target });
+        },
     }
-    // validate_for_run has made sure key and secret are there.
-    let empty = || floaty_providers::Secret::new("");
-    let key = e.key.clone().unwrap_or_else(empty);
+}
+
+/// The zone is checked here, before any lock, because the refresher could
+/// only log what is wrong with it (the key is checked where the config is
+/// loaded, with and without --dry-run).
+fn check_exoscale_zone(cfg: &Config) -> Result<(), SpecError> {
+    let Some(zone) = cfg.exoscale.zone.as_deref() else {
+        return Ok(());
+    };
+    if cfg.provider != ProviderKind::Exoscale {
+        return Ok(());
+    }
+    let ok = !zone.is_empty()
+        && zone
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if ok {
+        return Ok(());
+    }
+    Err(SpecError::Invalid {
+        path: cfg.path.clone(),
+        key: "exoscale.zone",
+        message: format!("{zone:?} is not a zone name (write e.g. ch-gva-2)"),
+    })
+}
+
+fn exoscale_spec(cfg: &Config, key: Secret, secret: Secret) -> Spec {
+    let e = &cfg.exoscale;
     let endpoint = match e.endpoint.as_deref() {
         Some(url) if is_legacy_exoscale(url) => {
             // A config carried over from vshn/floaty: failing here would
@@ -134,15 +141,15 @@ fn exoscale_spec(cfg: &Config, dry_run: bool) -> Result<Spec, SpecError> {
         }
         other => other.map(str::to_string),
     };
-    Ok(Spec::Exoscale(exoscale::Settings {
+    Spec::Exoscale(exoscale::Settings {
         endpoint,
         zone: e.zone.clone(),
         key,
-        secret: e.secret.clone().unwrap_or_else(empty),
+        secret,
         instance: e.instance_id,
         metadata_url: metadata_url(),
         timeout: cfg.refresh_timeout,
-    }))
+    })
 }
 
 /// vshn/floaty's endpoints: `https://api.exoscale.ch/compute` (its

@@ -9,7 +9,6 @@ use crate::error::Error;
 use crate::provider::Spec;
 
 pub fn run(cfg: &Config, opts: &Options) -> Result<(), Error> {
-    cfg.validate_for_run(opts.dry_run)?;
     let spec = Spec::from_config(cfg, opts.dry_run)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -43,7 +43,6 @@ pub struct Work {
 
 pub fn load(config_path: &Path, dry_run: bool) -> Result<Setup, Error> {
     let cfg = config::load(config_path)?;
-    cfg.validate_for_run(dry_run)?;
     let spec = Spec::from_config(&cfg, dry_run)?;
     let kconf = load_keepalived(&cfg)?;
     Ok(Setup { cfg, spec, kconf })

@@ -340,30 +340,36 @@ fn name_the_rule(err: ConfigError, text: &str) -> ConfigError {
     }
 }
 
+/// The credentials a run against the cloud needs, each one there: what
+/// `provider::Spec` is built from, so no provider is ever built without them.
+#[derive(Debug, Clone)]
+pub enum RunCredentials {
+    Cloudscale { token: Secret },
+    Exoscale { key: Secret, secret: Secret },
+}
+
 impl Config {
-    /// Credentials are only needed to talk to the cloud; `--dry-run` and
-    /// tooling that just reads the file must work without them.
-    pub fn validate_for_run(&self, dry_run: bool) -> Result<(), ConfigError> {
-        if dry_run {
-            return Ok(());
-        }
+    /// The provider's credentials, or the error naming the one missing.
+    /// Asked only by what talks to the cloud: `--dry-run`, `--check` and
+    /// a stop must work without them.
+    pub fn run_credentials(&self) -> Result<RunCredentials, ConfigError> {
         match self.provider {
             ProviderKind::Cloudscale => {
-                if self.cloudscale.token.is_none() {
-                    return Err(CLOUDSCALE_TOKEN
-                        .missing(&self.path, "a cloudscale API token with write access"));
-                }
+                let token = self.cloudscale.token.clone().ok_or_else(|| {
+                    CLOUDSCALE_TOKEN.missing(&self.path, "a cloudscale API token with write access")
+                })?;
+                Ok(RunCredentials::Cloudscale { token })
             }
             ProviderKind::Exoscale => {
-                if self.exoscale.key.is_none() {
-                    return Err(EXOSCALE_KEY.missing(&self.path, "your Exoscale API key (EXO...)"));
-                }
-                if self.exoscale.secret.is_none() {
-                    return Err(EXOSCALE_SECRET.missing(&self.path, "your Exoscale API secret"));
-                }
+                let key = self.exoscale.key.clone().ok_or_else(|| {
+                    EXOSCALE_KEY.missing(&self.path, "your Exoscale API key (EXO...)")
+                })?;
+                let secret = self.exoscale.secret.clone().ok_or_else(|| {
+                    EXOSCALE_SECRET.missing(&self.path, "your Exoscale API secret")
+                })?;
+                Ok(RunCredentials::Exoscale { key, secret })
             }
         }
-        Ok(())
     }
 }
 

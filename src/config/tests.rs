@@ -73,7 +73,7 @@ fn vshn_floaty_example_loads_unchanged() {
         c.managed_addresses,
         vec!["192.0.2.10".parse::<Vip>().unwrap()]
     );
-    c.validate_for_run(false).unwrap();
+    c.run_credentials().unwrap();
 }
 
 const EVERYTHING: &str = r#"# every key
@@ -164,31 +164,29 @@ fn null_values_mean_default_and_empty_secrets_mean_missing() {
     assert!(c.cloudscale.server_uuid.is_none());
     assert!(c.exoscale.key.is_none() && c.exoscale.zone.is_none());
     assert!(c.managed_addresses.is_empty());
-    let e = c.validate_for_run(false).unwrap_err().to_string();
+    let e = c.run_credentials().unwrap_err().to_string();
     assert_eq!(
             e,
             "/etc/floaty.yml: cloudscale.token: missing; set it to a cloudscale API token with write access (or use cloudscale.token-file or FLOATY_CLOUDSCALE_TOKEN)"
         );
-    c.validate_for_run(true).unwrap();
 }
 
 #[test]
 fn exoscale_credentials_required_unless_dry_run() {
     let c = ok("provider: exoscale\n");
-    let e = c.validate_for_run(false).unwrap_err().to_string();
+    let e = c.run_credentials().unwrap_err().to_string();
     assert!(
         e.starts_with("/etc/floaty.yml: exoscale.key: missing; "),
         "{e}"
     );
     let c = ok("provider: exoscale\nexoscale:\n  key: EXO1\n");
-    let e = c.validate_for_run(false).unwrap_err().to_string();
+    let e = c.run_credentials().unwrap_err().to_string();
     assert!(
         e.starts_with("/etc/floaty.yml: exoscale.secret: missing; "),
         "{e}"
     );
-    c.validate_for_run(true).unwrap();
     ok("provider: exoscale\nexoscale:\n  key: EXO1\n  secret: x\n")
-        .validate_for_run(false)
+        .run_credentials()
         .unwrap();
 }
 
@@ -466,11 +464,11 @@ fn fixtures_load() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/config");
     let c = load(&dir.join("vshn-floaty-example.yaml")).unwrap();
     assert_eq!(c.provider, ProviderKind::Cloudscale);
-    c.validate_for_run(false).unwrap();
+    c.run_credentials().unwrap();
     let c = load(&dir.join("everything.yaml")).unwrap();
     assert_eq!(c.keepalived_config, dir.join("keepalived.conf"));
     assert_eq!(c.managed_addresses.len(), 3);
-    c.validate_for_run(false).unwrap();
+    c.run_credentials().unwrap();
 }
 
 #[test]
@@ -700,7 +698,7 @@ fn environment_is_used_only_when_the_file_sets_neither() {
     let c = parse_in(dir.path(), "provider: cloudscale\n", &empty).unwrap();
     assert!(c.cloudscale.token.is_none());
     assert!(c
-        .validate_for_run(false)
+        .run_credentials()
         .unwrap_err()
         .to_string()
         .contains("FLOATY_CLOUDSCALE_TOKEN"));
