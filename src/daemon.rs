@@ -100,7 +100,7 @@ pub fn run(config_path: &Path, fifo_path: &Path, opts: &Options) -> Result<(), E
         me: ProcessId::current(),
         last_auto_reload: None,
         provider: refresh::SharedProvider::default(),
-        provider_spec: String::new(),
+        provider_spec: None,
     };
     let result =
         runtime.block_on(daemon.run(from_systemd, fifo_path.to_path_buf(), parent_keepalived));
@@ -113,8 +113,20 @@ pub fn run(config_path: &Path, fifo_path: &Path, opts: &Options) -> Result<(), E
 struct Running {
     addresses: Vec<IpAddr>,
     /// Settings that, when changed by a reload, need a restart.
-    fingerprint: String,
+    settings: Settings,
     task: JoinHandle<()>,
+}
+
+/// What a running refresher was started with; compared whole on reload.
+#[derive(Debug, Clone, PartialEq)]
+struct Settings {
+    refresh_interval: Duration,
+    refresh_timeout: Duration,
+    back_off: crate::config::BackOff,
+    spec: crate::provider::Spec,
+    lock_file_template: crate::config::LockTemplate,
+    lock_timeout: Duration,
+    verify_master: crate::config::VerifyMaster,
 }
 
 struct Daemon {
@@ -134,7 +146,7 @@ struct Daemon {
     /// the first that needs it (see [`refresh::SharedProvider`]); replaced
     /// when a reload changes the spec.
     provider: refresh::SharedProvider,
-    provider_spec: String,
+    provider_spec: Option<crate::provider::Spec>,
 }
 
 type Watch = Pin<Box<dyn Future<Output = ()>>>;
@@ -337,18 +349,17 @@ impl Daemon {
         }
     }
 
-    fn fingerprint(&self) -> String {
+    fn settings(&self) -> Settings {
         let c = &self.setup.cfg;
-        format!(
-            "{:?} {:?} {:?} {} {:?} {} {:?}",
-            c.refresh_interval,
-            c.refresh_timeout,
-            c.back_off,
-            self.setup.spec.fingerprint(),
-            c.lock_file_template,
-            c.lock_timeout.as_millis(),
-            c.verify_master,
-        )
+        Settings {
+            refresh_interval: c.refresh_interval,
+            refresh_timeout: c.refresh_timeout,
+            back_off: c.back_off,
+            spec: self.setup.spec.clone(),
+            lock_file_template: c.lock_file_template.clone(),
+            lock_timeout: c.lock_timeout,
+            verify_master: c.verify_master,
+        }
     }
 
     /// Start refreshing `instance`, unless it already runs with these
@@ -362,9 +373,9 @@ impl Daemon {
             self.stop(instance, "no addresses");
             return false;
         }
-        let fingerprint = self.fingerprint();
+        let settings = self.settings();
         if let Some(r) = self.running.get(instance) {
-            if r.addresses == addresses && r.fingerprint == fingerprint && !r.task.is_finished() {
+            if r.addresses == addresses && r.settings == settings && !r.task.is_finished() {
                 tracing::debug!(instance, "already refreshing");
                 return true;
             }
@@ -398,10 +409,9 @@ impl Daemon {
                 return false;
             }
         };
-        let spec = self.setup.spec.fingerprint();
-        if spec != self.provider_spec {
+        if self.provider_spec.as_ref() != Some(&self.setup.spec) {
             self.provider = refresh::SharedProvider::default();
-            self.provider_spec = spec;
+            self.provider_spec = Some(self.setup.spec.clone());
         }
         let task = self
             .workers
@@ -410,7 +420,7 @@ impl Daemon {
             instance.to_string(),
             Running {
                 addresses,
-                fingerprint,
+                settings,
                 task,
             },
         );

@@ -21,6 +21,7 @@ mod http;
 mod metadata;
 mod secret;
 
+pub use metadata::DEFAULT_METADATA_URL;
 pub use secret::Secret;
 
 /// A boxed future, so that `dyn Provider` works without extra crates.

@@ -11,6 +11,9 @@ use tokio::time::Instant;
 use crate::http::{read_body, transport};
 use crate::ProviderError;
 
+/// Where every cloud floaty knows serves its metadata (link-local).
+pub const DEFAULT_METADATA_URL: &str = "http://169.254.169.254/";
+
 /// Covers a service still coming up after boot without stalling a
 /// misconfigured start for long.
 pub(crate) const BUDGET: Duration = Duration::from_secs(10);

@@ -22,9 +22,11 @@ mod metadata;
 mod tests;
 
 pub const DEFAULT_ENDPOINT: &str = "https://api.cloudscale.ch/";
-pub const DEFAULT_METADATA_URL: &str = "http://169.254.169.254/";
+pub use crate::metadata::DEFAULT_METADATA_URL;
 
-#[derive(Debug, Clone)]
+/// `PartialEq` so a reload can tell a changed setting (a rotated token
+/// included) without comparing text.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
     /// API base URL; a missing trailing `/` is added.
     pub endpoint: String,

@@ -36,7 +36,7 @@ pub mod sign;
 #[cfg(test)]
 mod tests;
 
-pub const DEFAULT_METADATA_URL: &str = "http://169.254.169.254/";
+pub use crate::metadata::DEFAULT_METADATA_URL;
 
 /// How long a signature stays valid. The official clients use 600 s; a
 /// request is sent within milliseconds of signing, so 300 s is plenty for
@@ -56,7 +56,9 @@ pub fn default_endpoint(zone: &str) -> String {
     format!("https://api-{zone}.exoscale.com/v2")
 }
 
-#[derive(Debug, Clone)]
+/// `PartialEq` so a reload can tell a changed setting (a rotated token
+/// included) without comparing text.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
     /// The whole API base URL (`.../v2`); None: derived from the zone.
     pub endpoint: Option<String>,
