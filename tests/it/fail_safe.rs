@@ -3,6 +3,7 @@
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -203,7 +204,12 @@ fn a_stop_gives_up_in_time_when_the_lock_is_held_by_something_else() {
 
 /// A process of root's that a forged record names: it must survive.
 fn victim() -> Child {
-    Command::new("sleep").arg("300").spawn().unwrap()
+    Command::new("sleep")
+        .arg("300")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
 }
 
 /// As user nobody: create `lock`, write a record naming `pid` as VI_1's
@@ -223,6 +229,12 @@ fn forge_as_nobody(lock: &Path, pid: i32) -> Child {
         .arg("forge")
         .arg(lock)
         .arg(record)
+        // Its own process group, killed whole by [`Reap`] (flock's `sleep`
+        // child included), and no pipe of the test harness held open.
+        .process_group(0)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
         .spawn()
         .expect("setpriv");
     assert!(
@@ -241,11 +253,23 @@ fn wait_held(lock: &Path) {
     }));
 }
 
+/// Kills a process group when dropped, so a failing test leaves none of
+/// its helpers behind (a leftover would hold the harness's pipes open).
+struct KillGroup(i32);
+
+impl Drop for KillGroup {
+    fn drop(&mut self) {
+        unsafe { libc::kill(-self.0, libc::SIGKILL) };
+    }
+}
+
 struct Reap(Vec<Child>);
 
 impl Drop for Reap {
     fn drop(&mut self) {
         for c in &mut self.0 {
+            // A forger leads its own group: end all of it.
+            unsafe { libc::kill(-(c.id() as i32), libc::SIGKILL) };
             let _ = c.kill();
             let _ = c.wait();
         }
@@ -367,8 +391,13 @@ fn an_older_floatys_refresher_in_var_lock_is_stopped_after_an_upgrade() {
     let mut old = Command::new("flock")
         .arg(&legacy)
         .args(["sleep", "300"])
+        .process_group(0)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    let _group = KillGroup(old.id() as i32);
     assert!(wait_until(T, || legacy.exists()));
     fs::set_permissions(&legacy, fs::Permissions::from_mode(0o600)).unwrap();
     let flock_pid = old.id() as i32;

@@ -593,7 +593,10 @@ fn at_start_only_an_instance_holding_all_its_vips_is_adopted() {
     }
     let log = w.log_text();
     assert!(adopted, "{log}");
-    let starts: Vec<&str> = log.lines().filter(|l| l.contains("at start: MASTER")).collect();
+    let starts: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("at start: MASTER"))
+        .collect();
     assert_eq!(starts.len(), 1, "{log}");
     assert!(starts[0].contains("instance=ALL"), "{log}");
     assert!(!log.contains("instance=SOME"), "{log}");
