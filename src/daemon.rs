@@ -382,22 +382,12 @@ impl Daemon {
         }
         self.stop(instance, "restart");
         let cfg = &self.setup.cfg;
-        let plan = Plan {
-            instance: instance.to_string(),
-            addresses: addresses.clone(),
-            interval: cfg.refresh_interval,
-            timeout: cfg.refresh_timeout,
-            back_off: cfg.back_off,
-            spec: self.setup.spec.clone(),
-            keepalived: Vec::new(),
-        };
+        let plan = self.setup.plan(instance, addresses.clone(), Vec::new());
         let holder = Holder {
             path: cfg.lock_file_template.path_for(instance),
-            patience: Patience {
-                timeout: cfg.lock_timeout,
-                kill_after: cfg.lock_timeout / 2,
-                limited_by_keepalived: false,
-            },
+            patience: self
+                .setup
+                .patience(State::Master, std::time::Instant::now()),
             me: self.me,
         };
         // The same split-brain guard as notify mode: a late or stale MASTER

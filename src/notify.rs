@@ -96,7 +96,7 @@ fn first(failures: Vec<Error>) -> Result<(), Error> {
 /// it), then fork a refresher that inherits the lock.
 fn master(setup: &Setup, work: Vec<Work>, event: &Event, started: Instant) -> Result<(), Error> {
     let cfg = &setup.cfg;
-    let patience = stop::patience(event.state, cfg.lock_timeout, started);
+    let patience = setup.patience(event.state, started);
     let keepalived = process::keepalived_ancestors();
     let legacy = stop::legacy_template(cfg.stop_settings().template_from_file);
     // Orders this call against others for the same instance that run at
@@ -131,18 +131,11 @@ fn master(setup: &Setup, work: Vec<Work>, event: &Event, started: Instant) -> Re
             lock.release();
             continue;
         }
-        let plan = Plan {
-            instance: target.instance.clone(),
-            addresses: target.addresses,
-            interval: cfg.refresh_interval,
-            timeout: cfg.refresh_timeout,
-            back_off: cfg.back_off,
-            spec: setup.spec.clone(),
-            keepalived: keepalived
-                .iter()
-                .filter_map(|id| ProcessHandle::open(*id).map(ProcessHandle::into_fd))
-                .collect(),
-        };
+        let watch = keepalived
+            .iter()
+            .filter_map(|id| ProcessHandle::open(*id).map(ProcessHandle::into_fd))
+            .collect();
+        let plan = setup.plan(&target.instance, target.addresses, watch);
         if let Err(e) = start_refresher(plan, target.guard, target.group, lock) {
             failures.push(e);
         }

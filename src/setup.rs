@@ -10,16 +10,19 @@
 //! that short road is `stop.rs`, which needs only the lock path.
 
 use std::net::IpAddr;
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use crate::address::{self, Vip};
 use crate::config::{self, Config};
 use crate::error::Error;
-use crate::event::{Event, Kind};
+use crate::event::{Event, Kind, State};
 use crate::guard::Guard;
 use crate::keepalived::{self, KeepalivedConfig};
-use crate::lock;
+use crate::lock::{self, Patience};
 use crate::provider::Spec;
+use crate::refresh::Plan;
 
 /// A checked configuration: the provider spec has its credentials and
 /// keepalived.conf is parsed (absent only where vshn/floaty allowed it).
@@ -119,6 +122,27 @@ impl Setup {
             self.work(instance.name.clone(), None, true)?;
         }
         Ok(())
+    }
+
+    /// The refresher's plan for `instance`: what it refreshes, how often,
+    /// through which provider. `keepalived`: the pidfds it must watch
+    /// (none in the FIFO daemon, which watches keepalived itself).
+    pub fn plan(&self, instance: &str, addresses: Vec<IpAddr>, keepalived: Vec<OwnedFd>) -> Plan {
+        let cfg = &self.cfg;
+        Plan {
+            instance: instance.to_string(),
+            addresses,
+            interval: cfg.refresh_interval,
+            timeout: cfg.refresh_timeout,
+            back_off: cfg.back_off,
+            spec: self.spec.clone(),
+            keepalived,
+        }
+    }
+
+    /// How long a call for `state`, begun at `started`, waits for a lock.
+    pub fn patience(&self, state: State, started: Instant) -> Patience {
+        crate::stop::patience(state, self.cfg.lock_timeout, started)
     }
 
     /// Every instance keepalived.conf declares, with its addresses (for
