@@ -286,34 +286,46 @@ pub struct RawRule {
 
 /// Build the rules, resolving context values. Err: (rule index, rule
 /// name, message) for the caller to place in the file.
+/// A rule that cannot be built: which one (position and name) and why, as
+/// data, so the config can point at the line without reading our text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleError {
+    pub index: usize,
+    pub name: String,
+    pub kind: RuleErrorKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RuleErrorKind {
+    #[error("another rule has this name; give each rule its own")]
+    DuplicateName,
+    #[error("`{{context.{key}}}` names no key of `context` (defined: {}); add `{key}:` under `context:`",
+        if known.is_empty() { "none".to_string() } else { known.join(", ") })]
+    UnknownContextKey { key: String, known: Vec<String> },
+}
+
 pub fn build(
     raw: Vec<RawRule>,
     context: &BTreeMap<String, String>,
-) -> Result<Vec<Rule>, (usize, String, String)> {
+) -> Result<Vec<Rule>, RuleError> {
     let mut out: Vec<Rule> = Vec::with_capacity(raw.len());
-    for (i, r) in raw.into_iter().enumerate() {
+    for (index, r) in raw.into_iter().enumerate() {
         let name = r.name.0;
+        let error = |kind| RuleError {
+            index,
+            name: name.clone(),
+            kind,
+        };
         if out.iter().any(|o| o.name == name) {
-            return Err((
-                i,
-                name,
-                "another rule has this name; give each rule its own".into(),
-            ));
+            return Err(error(RuleErrorKind::DuplicateName));
         }
         let mut exec = Vec::with_capacity(r.exec.0.len());
         for t in r.exec.0 {
             match t.resolve(context) {
                 Ok(t) => exec.push(t),
                 Err(key) => {
-                    let known: Vec<&str> = context.keys().map(String::as_str).collect();
-                    return Err((
-                        i,
-                        name,
-                        format!(
-                            "`{{context.{key}}}` names no key of `context` (defined: {}); add `{key}:` under `context:`",
-                            if known.is_empty() { "none".to_string() } else { known.join(", ") }
-                        ),
-                    ));
+                    let known = context.keys().cloned().collect();
+                    return Err(error(RuleErrorKind::UnknownContextKey { key, known }));
                 }
             }
         }

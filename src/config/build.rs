@@ -7,6 +7,7 @@ use super::credentials::Credential;
 use super::raw::RawConfig;
 use super::values::{AnyDuration, NonEmpty, SecretValue};
 use super::*;
+use crate::rules::{RuleError, RuleErrorKind};
 
 pub(super) fn build(
     raw: RawConfig,
@@ -77,29 +78,8 @@ pub(super) fn build(
         .into_iter()
         .map(|(k, v)| (k, v.0))
         .collect();
-    let rules = crate::rules::build(raw.rules.unwrap_or_default(), &context).map_err(
-        |(index, name, message)| {
-            // Point at the offending line: the `{context.KEY}` use, else the name.
-            let line = message
-                .split('`')
-                .nth(1)
-                .and_then(|needle| text.lines().position(|l| l.contains(needle)))
-                .or_else(|| {
-                    text.lines()
-                        .enumerate()
-                        .filter(|(_, l)| l.contains("name:") && l.contains(name.as_str()))
-                        .map(|(i, _)| i)
-                        .nth(usize::from(message.starts_with("another rule")))
-                });
-            ConfigError::Invalid {
-                path: path.to_path_buf(),
-                line: line.map(|l| l + 1),
-                column: None,
-                key: Some(format!("rules[{index}]")),
-                message: format!("rule `{name}`: {message}"),
-            }
-        },
-    )?;
+    let rules = crate::rules::build(raw.rules.unwrap_or_default(), &context)
+        .map_err(|e| rule_error(e, path, text))?;
     Ok(Config {
         path: path.to_path_buf(),
         lock_template_from_file: raw.lock_file_template.is_some(),
@@ -159,4 +139,32 @@ pub(super) fn build(
         inline_secret,
         warnings,
     })
+}
+
+/// Points a rule error at its line: the `{context.KEY}` use, or the
+/// rule's (second, for a duplicate) `name:` line.
+fn rule_error(e: RuleError, path: &Path, text: &str) -> ConfigError {
+    let name_line = |nth: usize| {
+        text.lines()
+            .enumerate()
+            .filter(|(_, l)| l.contains("name:") && l.contains(e.name.as_str()))
+            .map(|(i, _)| i)
+            .nth(nth)
+    };
+    let line = match &e.kind {
+        RuleErrorKind::UnknownContextKey { key, .. } => {
+            let needle = format!("{{context.{key}}}");
+            text.lines()
+                .position(|l| l.contains(&needle))
+                .or_else(|| name_line(0))
+        }
+        RuleErrorKind::DuplicateName => name_line(1),
+    };
+    ConfigError::Invalid {
+        path: path.to_path_buf(),
+        line: line.map(|l| l + 1),
+        column: None,
+        key: Some(format!("rules[{}]", e.index)),
+        message: format!("rule `{}`: {}", e.name, e.kind),
+    }
 }
