@@ -10,6 +10,8 @@
 //! - resident memory of an idle refresher;
 //! - the same first-PATCH latency for a plain `curl` notify script.
 
+// The tests' scaffolding; this uses only part of it.
+#[allow(dead_code)]
 #[path = "../tests/it/support.rs"]
 mod support;
 

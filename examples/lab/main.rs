@@ -24,6 +24,8 @@ mod exoscale;
 #[path = "../../tests/it/lab.rs"]
 mod lab;
 mod script;
+// The tests' scaffolding; this uses only part of it.
+#[allow(dead_code)]
 #[path = "../../tests/it/support.rs"]
 mod support;
 

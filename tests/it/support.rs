@@ -2,8 +2,6 @@
 //! floaty config, keepalived.conf and lock directory; running the built
 //! binary; waiting for refreshers to appear and go.
 
-#![allow(dead_code)]
-
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
