@@ -9,9 +9,12 @@
 //! result unusable: an unreadable main file, include loops, runaway
 //! expansion, and lines keepalived itself refuses to start with.
 
+mod definitions;
+mod files;
 mod lexer;
 mod parser;
 mod reader;
+mod sequences;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
