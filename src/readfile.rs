@@ -79,7 +79,7 @@ fn size(bytes: u64) -> String {
     }
 }
 
-/// Makes a FIFO at `path`, for the tests here and in `config.rs`.
+/// Makes a FIFO at `path`, for the tests here and in `config/`.
 #[cfg(test)]
 pub(crate) fn mkfifo(path: &Path) {
     use std::os::unix::ffi::OsStrExt;

@@ -266,7 +266,7 @@ pub fn split_words(line: &str) -> Result<Vec<String>, String> {
 
 // ---------------------------------------------------------------------------
 // Config: what the YAML holds, checked as it is read so that serde_yaml puts
-// line and key (`rules[0].exec`) on every message; config.rs adds the rule's
+// line and key (`rules[0].exec`) on every message; `config/build.rs` adds the rule's
 // name.
 
 #[derive(Deserialize)]
