@@ -45,16 +45,14 @@ pub fn guard_for(
         .unwrap_or_default();
     match (cfg.verify_master, vips.is_empty()) {
         (VerifyMaster::Off, _) | (VerifyMaster::Auto, true) => Ok(None),
-        (VerifyMaster::Always, true) => Err(ConfigError::Invalid {
-            path: cfg.path.clone(),
-            line: None,
-            column: None,
-            key: Some("verify-master".into()),
-            message: format!(
+        (VerifyMaster::Always, true) => Err(ConfigError::invalid(
+            &cfg.path,
+            Some("verify-master"),
+            format!(
                 "`always`, but vrrp_instance `{instance}` has no virtual_ipaddress in {} to check for; use `auto` or `off`",
                 cfg.keepalived_config.display()
             ),
-        }),
+        )),
         (VerifyMaster::Auto | VerifyMaster::Always, false) => Ok(Some(Guard::new(instance, vips))),
     }
 }

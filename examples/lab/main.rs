@@ -4,7 +4,7 @@
 //!
 //!     sudo examples/lab/run              # or: cargo test --test lab -- [--exoscale]
 //!
-//! It is the end-to-end test's harness (`tests/it/lab.rs`), driven by
+//! It is the end-to-end test's harness (`tests/it/pair/lab.rs`), driven by
 //! hand instead of by a script, so what you see here is what CI checks.
 //! Commands on stdin: `stop a`, `start a`, `kill a` (SIGKILL keepalived:
 //! no STOP reaches floaty), the same for `b`, `status`, `quit`. Ctrl-C or
@@ -21,7 +21,7 @@
 
 #[path = "../../tests/it/exoscale.rs"]
 mod exoscale;
-#[path = "../../tests/it/lab.rs"]
+#[path = "../../tests/it/pair/lab.rs"]
 mod lab;
 mod script;
 // The tests' scaffolding; this uses only part of it.

@@ -57,7 +57,9 @@ pub(super) fn render(
 }
 
 impl ConfigError {
-    pub(super) fn invalid(path: &Path, key: Option<&str>, message: impl Into<String>) -> Self {
+    /// An error about `key` that no line can be given for (checks that
+    /// span files, such as verify-master against keepalived.conf).
+    pub(crate) fn invalid(path: &Path, key: Option<&str>, message: impl Into<String>) -> Self {
         ConfigError::Invalid {
             path: path.to_path_buf(),
             line: None,

@@ -12,7 +12,7 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 
-use crate::lab::{secs, wait_until, Lab, Skip};
+use crate::pair::lab::{secs, wait_until, Lab, Skip};
 use crate::support::{alive, cmdline, pids, BIN};
 
 const CONVERGE: Duration = Duration::from_secs(15);

@@ -22,7 +22,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::time::{Duration, Instant};
 
-use crate::lab::{secs, vip_of, wait_until, AddressWatch, Cloud, Lab, Skip};
+use crate::pair::lab::{secs, vip_of, wait_until, AddressWatch, Cloud, Lab, Skip};
 use crate::support::{alive, cmdline, pids, BIN};
 
 const N: usize = 50;
@@ -77,7 +77,7 @@ fn run(mode: Mode) {
         Err(Skip(why)) => panic!("cannot run the 50-instance test: {why}"),
     };
     if mode == Mode::Fifo {
-        crate::fifo_e2e::use_fifo(&mut lab, false);
+        crate::pair::fifo_e2e::use_fifo(&mut lab, false);
     }
     // Verify rounds every second: a refresher that is being demoted gets
     // chances to write after its VIP left.
@@ -229,7 +229,7 @@ fn not_settled(lab: &mut Lab, mode: Mode, master: &str) -> Option<String> {
             return Some(format!("{backup}: refresher processes {strays:?}"));
         }
     } else {
-        let daemons = crate::fifo_e2e::daemons(lab, master);
+        let daemons = crate::pair::fifo_e2e::daemons(lab, master);
         let distinct: std::collections::BTreeSet<i32> = held.values().copied().collect();
         if daemons.len() != 1 || distinct.iter().ne(daemons.iter()) {
             return Some(format!(
@@ -305,7 +305,7 @@ fn memory(lab: &mut Lab, mode: Mode, node: &str) -> (u64, u64, usize) {
             .into_values()
             .flatten()
             .collect(),
-        Mode::Fifo => crate::fifo_e2e::daemons(lab, node),
+        Mode::Fifo => crate::pair::fifo_e2e::daemons(lab, node),
     };
     let (mut rss, mut pss) = (0, 0);
     for pid in &pids {
@@ -438,7 +438,7 @@ fn stop_delays(lab: &mut Lab, mode: Mode, watch: &AddressWatch) -> String {
                 .map_or(0.0, |d| d.as_secs_f64());
             // The first stop after the removal (a report may lag by a
             // little: allow 50 ms before it).
-            let name = crate::lab::instance_name(i);
+            let name = crate::pair::lab::instance_name(i);
             if let Some(t) = stops
                 .get(&name)
                 .and_then(|ts| ts.iter().copied().find(|&t| t >= removed - 0.05))

@@ -10,7 +10,7 @@ use std::fs;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::lab::{secs, wait_until, Lab, Skip, INSTANCE};
+use crate::pair::lab::{secs, wait_until, Lab, Skip, INSTANCE};
 use crate::support::SERVER_B;
 
 const CONVERGE: Duration = Duration::from_secs(15);
@@ -264,7 +264,7 @@ fn the_vip_leaving_during_a_read_stops_the_write_after_it() {
 }
 
 fn gate_scenario(lab: &mut Lab) -> Result<(), String> {
-    use crate::lab::VIP;
+    use crate::pair::lab::VIP;
     use crate::support::SERVER_A;
     let vip = format!("{VIP}/24");
     let a = lab.node("a");

@@ -9,7 +9,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::lab::{secs, wait_until, Cloud, Lab, Skip};
+use crate::pair::lab::{secs, wait_until, Cloud, Lab, Skip};
 use crate::support::alive;
 
 /// Longest a convergence may take: VRRP's master-down interval with
