@@ -20,6 +20,8 @@ pub mod exoscale;
 mod http;
 mod metadata;
 mod secret;
+#[cfg(test)]
+mod test_gate;
 
 pub use metadata::DEFAULT_METADATA_URL;
 pub use secret::Secret;

@@ -6,6 +6,7 @@ use std::time::Duration;
 use mock_cloud::{Fault, Metadata};
 
 use super::*;
+use crate::test_gate::Gate;
 
 const TOKEN: &str = "tok-9f8e7d6c5b4a";
 const HERE: &str = "11111111-2222-4333-8444-555555555555";
@@ -481,36 +482,12 @@ async fn server_uuid_from_metadata() {
     assert!(matches!(e, ProviderError::Setup(_)), "{e:?}");
 }
 
-/// Lets the first `open` writes through, then says no; counts the asks.
-struct Gate {
-    open: usize,
-    asked: std::sync::atomic::AtomicUsize,
-}
-
-impl Gate {
-    fn closed() -> Gate {
-        Gate {
-            open: 0,
-            asked: Default::default(),
-        }
-    }
-    fn asked(&self) -> usize {
-        self.asked.load(std::sync::atomic::Ordering::SeqCst)
-    }
-}
-
-impl crate::WriteGate for Gate {
-    fn may_write(&self) -> bool {
-        self.asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < self.open
-    }
-}
-
 #[tokio::test]
 async fn a_closed_gate_stops_the_write_and_nothing_else() {
     let m = mock();
     let p = provider(&m).await;
     // Write mode: the PATCH is the first request; none is sent.
-    let gate = Gate::closed();
+    let gate = Gate::open_for(0);
     let e = p
         .refresh(ip(V4), Mode::Write, &gate)
         .await
@@ -537,7 +514,7 @@ async fn a_closed_gate_stops_the_write_and_nothing_else() {
     assert_eq!(m.server_of(V4).as_deref(), Some(THERE));
     // Nothing to write, nothing to ask.
     m.add_floating_ip(V6, Some(HERE));
-    let gate = Gate::closed();
+    let gate = Gate::open_for(0);
     assert_eq!(
         p.refresh(ip(V6), Mode::Verify, &gate).await.expect("here"),
         Outcome::AlreadyHere

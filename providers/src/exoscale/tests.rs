@@ -6,6 +6,7 @@ use std::time::Duration;
 use mock_cloud::{ExoscalePaths, Fault, Metadata};
 
 use super::*;
+use crate::test_gate::Gate;
 
 const KEY: &str = "EXOa1b2c3d4e5f6a7b8c9d0e1f2";
 const SECRET: &str = "s3cr3t-XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX";
@@ -495,30 +496,6 @@ fn check_key_wants_an_exo_key() {
         assert!(e.contains("does not start with EXO"), "{bad}: {e}");
     }
     assert!(check_key("EXO a").unwrap_err().contains("spaces"));
-}
-
-/// Lets the first `open` writes through, then says no; counts the asks.
-struct Gate {
-    open: usize,
-    asked: std::sync::atomic::AtomicUsize,
-}
-
-impl Gate {
-    fn open_for(open: usize) -> Gate {
-        Gate {
-            open,
-            asked: Default::default(),
-        }
-    }
-    fn asked(&self) -> usize {
-        self.asked.load(std::sync::atomic::Ordering::SeqCst)
-    }
-}
-
-impl crate::WriteGate for Gate {
-    fn may_write(&self) -> bool {
-        self.asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < self.open
-    }
 }
 
 #[tokio::test]
