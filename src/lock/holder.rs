@@ -87,7 +87,9 @@ pub fn describe(record: Option<&Record>, proven: bool) -> String {
             "a process that is not provably floaty's refresher of this instance (the file names pid {}); it is never signalled",
             r.id.pid
         ),
-        None => String::from("another floaty call"),
+        None => String::from(
+            "a holder that left no record (another floaty call between taking the lock and forking, or not floaty at all)",
+        ),
     }
 }
 

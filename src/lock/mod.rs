@@ -190,7 +190,7 @@ pub fn acquire_in_order(
     let started = Instant::now();
     let deadline = started + patience.timeout;
     let (mut file, file_id) = open(path)?;
-    let mut last_holder = String::from("another floaty call");
+    let mut last_holder = holder::describe(None, false);
     loop {
         match file.try_lock() {
             Ok(()) => {
