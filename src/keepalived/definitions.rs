@@ -4,23 +4,7 @@
 use std::rc::Rc;
 
 use super::lexer::{blank_span, is_blank};
-use super::reader::*;
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(super) enum DefKind {
-    Plain,
-    Pwd,
-    Instance,
-    Random,
-}
-
-pub(super) struct Def {
-    pub(super) name: Vec<u8>,
-    pub(super) value: Vec<u8>,
-    pub(super) multiline: bool,
-    pub(super) kind: DefKind,
-    pub(super) max_params: usize,
-}
+use super::state::*;
 
 impl Reader {
     pub(super) fn end_ml_def(&mut self) {

@@ -5,27 +5,83 @@ use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 
 use super::lexer::{blank_span, is_white};
-use super::reader::*;
+use super::state::*;
 use super::{KeepalivedError, Location};
-
-pub(super) struct OpenFile {
-    pub(super) path: PathBuf,
-    /// Directory relative includes are resolved against: keepalived
-    /// `chdir`s into the directory of every file it opens.
-    pub(super) dir: PathBuf,
-    pub(super) canon: Option<PathBuf>,
-    pub(super) data: Vec<u8>,
-    pub(super) pos: usize,
-    pub(super) line: usize,
-}
-
-/// One `include` (or the main file): its glob matches are read in order.
-pub(super) struct GlobFrame {
-    pub(super) pending: VecDeque<PathBuf>,
-    pub(super) current: Option<OpenFile>,
-}
-
 impl Reader {
+    pub(crate) fn open(path: &Path, config_id: Option<&str>) -> Result<Reader, KeepalivedError> {
+        use crate::readfile::{read_regular, ReadError};
+        // Bounded and refusing FIFOs and devices before they are read: a
+        // FIFO named here blocked the notify call for ever.
+        let (data, meta) = read_regular(path, MAX_FILE_BYTES).map_err(|e| match e {
+            ReadError::Io(source) => KeepalivedError::Io {
+                path: path.to_path_buf(),
+                source,
+            },
+            ReadError::NotRegular { .. } => KeepalivedError::NotRegularFile {
+                path: path.to_path_buf(),
+            },
+            ReadError::TooLarge { max } => KeepalivedError::TooLarge {
+                path: path.to_path_buf(),
+                max_mib: max >> 20,
+            },
+        })?;
+        if !is_regular_non_exec(&meta) {
+            return Err(KeepalivedError::NotRegularFile {
+                path: path.to_path_buf(),
+            });
+        }
+        let read_bytes = data.len() as u64;
+        let file = OpenFile {
+            path: path.to_path_buf(),
+            dir: parent_dir(path),
+            canon: std::fs::canonicalize(path).ok(),
+            data,
+            pos: 0,
+            line: 0,
+        };
+        let mut defs = Vec::new();
+        for (name, kind, value, max_params) in [
+            ("_PWD", DefKind::Pwd, "", 0),
+            ("_INSTANCE", DefKind::Instance, "", 0),
+            ("_RANDOM", DefKind::Random, "", 2),
+            ("_HASH", DefKind::Plain, "#", 0),
+            ("_BANG", DefKind::Plain, "!", 0),
+        ] {
+            defs.push(Def {
+                name: name.as_bytes().to_vec(),
+                value: value.as_bytes().to_vec(),
+                multiline: false,
+                kind,
+                max_params,
+            });
+        }
+        Ok(Reader {
+            stack: vec![GlobFrame {
+                pending: VecDeque::new(),
+                current: Some(file),
+            }],
+            residue: None,
+            seqs: Vec::new(),
+            next_ptr: None,
+            ml_stack: Vec::new(),
+            ml_copied: 0,
+            substitutions: 0,
+            ml_seq_depth: 0,
+            defs,
+            ml_def: None,
+            config_id: config_id.map(|s| s.as_bytes().to_vec()),
+            generated: 0,
+            generated_bytes: 0,
+            loc: Location {
+                file: path.to_path_buf(),
+                line: 0,
+            },
+            read_bytes,
+            warnings: Vec::new(),
+        })
+    }
+
+    /// Where the line last returned came from.
     /// The next physical line chunk (at most MAXBUF-1 bytes), walking the
     /// include stack.
     pub(super) fn next_physical(&mut self) -> Result<Option<Vec<u8>>, KeepalivedError> {

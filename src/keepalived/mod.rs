@@ -15,6 +15,7 @@ mod lexer;
 mod parser;
 mod reader;
 mod sequences;
+mod state;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -140,7 +141,7 @@ pub fn default_config_id() -> String {
 
 pub fn load(path: &Path, opts: &LoadOptions) -> Result<KeepalivedConfig, KeepalivedError> {
     let config_id = opts.config_id.clone().unwrap_or_else(default_config_id);
-    let mut r = reader::Reader::open(path, Some(&config_id))?;
+    let mut r = state::Reader::open(path, Some(&config_id))?;
     let mut p = parser::Parser::new(&mut r);
     p.run()?;
     let raw_instances = std::mem::take(&mut p.instances);

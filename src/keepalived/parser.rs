@@ -9,7 +9,7 @@
 use std::net::IpAddr;
 
 use super::lexer::{lenient_unsigned, tokenize};
-use super::reader::Reader;
+use super::state::Reader;
 use super::KeepalivedError;
 use crate::address::Vip;
 

@@ -2,28 +2,7 @@
 //! over a range or a list, queued and replayed by the reader.
 
 use super::lexer::{blank_span, strtol};
-use super::reader::*;
-
-pub(super) enum SeqKind {
-    Seq {
-        var: Vec<u8>,
-        next: i64,
-        last: i64,
-        step: i64,
-        hex: bool,
-    },
-    Lst {
-        params: Vec<Vec<u8>>,
-        sets: Vec<Vec<Vec<u8>>>,
-        idx: usize,
-    },
-}
-
-pub(super) struct Seq {
-    pub(super) kind: SeqKind,
-    pub(super) text: Vec<u8>,
-}
-
+use super::state::*;
 impl Reader {
     pub(super) fn next_seq_line(&mut self) -> Vec<u8> {
         let mut sets: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();

@@ -282,7 +282,7 @@ fn fifos_devices_and_huge_files_are_refused_without_blocking() {
     // Sparse, so the test costs no disk: 16 MiB and one byte.
     let big = dir.path().join("big.conf");
     let f = std::fs::File::create(&big).unwrap();
-    f.set_len(reader::MAX_FILE_BYTES + 1).unwrap();
+    f.set_len(state::MAX_FILE_BYTES + 1).unwrap();
     let e = load(&big, &LoadOptions::default()).unwrap_err().to_string();
     assert!(
         e.ends_with("big.conf: larger than 16 MiB; that is no keepalived config (check the path and the include patterns)"),
