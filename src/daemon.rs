@@ -36,13 +36,14 @@ use crate::backoff::Schedule;
 use crate::cli::Options;
 use crate::error::Error;
 use crate::event::{Event, Kind, State};
-use crate::fifo::{self, FifoError, Line, LineSplitter, Piece};
+use crate::fifo::{self, FifoError, Line};
 use crate::lock::{self, InstanceLock, Patience};
 use crate::process::{self, ProcessHandle, ProcessId};
 use crate::refresh::{self, Plan};
 use crate::rules::{self, Rule};
 use crate::setup::{self, Setup};
 use crate::systemd;
+use crate::text::{LineSplitter, Piece};
 
 /// keepalived writes the shutdown STOP lines after it sent us SIGTERM, and
 /// SIGKILLs us about a second later: read this long, then stop.
@@ -249,7 +250,7 @@ impl Daemon {
                         }
                     }
                     Some(Input::TooLong) => tracing::warn!(
-                        "FIFO: dropped a line longer than {} bytes", fifo::MAX_LINE
+                        "FIFO: dropped a line longer than {} bytes", crate::text::MAX_LINE
                     ),
                     // Only after SIGTERM: the FIFO ended, nothing more comes.
                     None => break,

@@ -16,7 +16,8 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config as PtConfig, FileFailurePersistence};
 
 use crate::event::Event;
-use crate::fifo::{self, LineSplitter};
+use crate::fifo;
+use crate::text::LineSplitter;
 
 fn corpus(kind: &str) -> Vec<(PathBuf, Vec<u8>)> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))

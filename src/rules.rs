@@ -45,8 +45,8 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::time::Instant;
 
 use crate::event::{Event, Kind, State};
-use crate::fifo::{LineSplitter, Piece as LinePiece};
 use crate::text::text;
+use crate::text::{LineSplitter, Piece as LinePiece};
 
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 

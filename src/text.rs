@@ -1,5 +1,6 @@
 //! Text in and out: user input quoted in one-line messages, clipped for
-//! logs, and YAML scalars read as text (serde_yaml hands every scalar over
+//! logs, byte streams cut into bounded lines (the FIFO, rules' output),
+//! and YAML scalars read as text (serde_yaml hands every scalar over
 //! as a string, so `token: 1234` works as in Go).
 
 use std::fmt;
@@ -88,4 +89,132 @@ where
     D: Deserializer<'de>,
 {
     d.deserialize_str(TextVisitor { expecting, check })
+}
+
+/// keepalived's longest FIFO line is an instance name (at most a few
+/// hundred bytes) plus 30, and a rule's output line is for a log: anything
+/// longer is dropped while it streams past.
+pub const MAX_LINE: usize = 4096;
+
+/// Cuts a byte stream into lines of at most [`MAX_LINE`] bytes. Longer lines
+/// are counted and skipped up to their newline, so memory stays bounded
+/// whatever the writer does.
+#[derive(Debug, Default)]
+pub struct LineSplitter {
+    buf: Vec<u8>,
+    /// Inside an over-long line: drop bytes until the next newline.
+    discarding: bool,
+}
+
+/// One piece of output from [`LineSplitter::push`].
+#[derive(Debug, PartialEq, Eq)]
+pub enum Piece {
+    Line(Vec<u8>),
+    /// A line longer than the limit was dropped.
+    TooLong,
+}
+
+impl LineSplitter {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Feed bytes; returns the lines they completed, in order.
+    pub fn push(&mut self, mut data: &[u8]) -> Vec<Piece> {
+        let mut out = Vec::new();
+        while !data.is_empty() {
+            let newline = data.iter().position(|&b| b == b'\n');
+            let (chunk, rest, complete) = match newline {
+                Some(i) => (&data[..i], &data[i + 1..], true),
+                None => (data, &data[data.len()..], false),
+            };
+            data = rest;
+            if !self.discarding {
+                if self.buf.len() + chunk.len() > MAX_LINE {
+                    self.buf.clear();
+                    self.discarding = true;
+                    out.push(Piece::TooLong);
+                } else {
+                    self.buf.extend_from_slice(chunk);
+                }
+            }
+            if complete {
+                if !self.discarding {
+                    out.push(Piece::Line(std::mem::take(&mut self.buf)));
+                }
+                self.discarding = false;
+            }
+        }
+        out
+    }
+
+    /// Bytes of an unfinished line (a writer that went away mid-line).
+    pub fn pending(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// The unfinished last line of a stream that ended, if any (not for
+    /// the FIFO, where a half line is dropped; for command output).
+    pub fn finish(&mut self) -> Option<Vec<u8>> {
+        let rest = std::mem::take(&mut self.buf);
+        let had = !rest.is_empty();
+        self.reset();
+        had.then_some(rest)
+    }
+
+    /// Forget any unfinished line: the stream it belonged to is gone.
+    pub fn reset(&mut self) {
+        self.buf.clear();
+        self.discarding = false;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splitter_joins_half_lines_and_keeps_order() {
+        let mut s = LineSplitter::new();
+        assert!(s.push(b"INSTANCE \"VI").is_empty());
+        assert_eq!(s.pending(), 12);
+        let out = s.push(b"_1\" MASTER 1\nGROUP \"G\" STOP 0\nhalf");
+        assert_eq!(
+            out,
+            vec![
+                Piece::Line(b"INSTANCE \"VI_1\" MASTER 1".to_vec()),
+                Piece::Line(b"GROUP \"G\" STOP 0".to_vec())
+            ]
+        );
+        assert_eq!(s.pending(), 4);
+        s.reset();
+        assert_eq!(s.push(b"\n"), vec![Piece::Line(Vec::new())]);
+    }
+
+    #[test]
+    fn huge_lines_are_dropped_without_buffering_them() {
+        let mut s = LineSplitter::new();
+        let mut out = Vec::new();
+        // 1 MiB without a newline, fed in chunks, then a good line.
+        for _ in 0..256 {
+            out.extend(s.push(&[b'A'; 4096]));
+            assert!(s.pending() <= MAX_LINE);
+        }
+        out.extend(s.push(b"tail\nINSTANCE \"VI_1\" BACKUP 1\n"));
+        assert_eq!(
+            out,
+            vec![
+                Piece::TooLong,
+                Piece::Line(b"INSTANCE \"VI_1\" BACKUP 1".to_vec())
+            ]
+        );
+        // Exactly the limit is fine, one more byte is not.
+        let mut s = LineSplitter::new();
+        let mut line = vec![b'x'; MAX_LINE];
+        line.push(b'\n');
+        assert_eq!(s.push(&line), vec![Piece::Line(vec![b'x'; MAX_LINE])]);
+        let mut line = vec![b'x'; MAX_LINE + 1];
+        line.push(b'\n');
+        assert_eq!(s.push(&line), vec![Piece::TooLong]);
+    }
 }

@@ -51,7 +51,7 @@ fuzz_target!(|data: &[u8]| {
         Ok(cfg) => {
             // What `floaty --check` prints must not fail either.
             let _ = cfg.to_string();
-            if let Err(e) = cfg.validate_for_run(false) {
+            if let Err(e) = cfg.run_credentials() {
                 one_line("floaty.yml", &e.to_string());
             }
         }

@@ -6,7 +6,8 @@
 //! `MAX_LINE` (the daemon's memory bound).
 #![no_main]
 
-use floaty::fifo::{parse_line, LineSplitter, Piece, MAX_LINE};
+use floaty::fifo::parse_line;
+use floaty::text::{LineSplitter, Piece, MAX_LINE};
 use floaty_fuzz::one_line;
 use libfuzzer_sys::fuzz_target;
 

@@ -285,26 +285,30 @@ pub fn parse_with_env(
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Config, ConfigError> {
     // A first, position-less look: to tell "empty" from "broken", and to learn
-    // the secret values so no error message can ever echo them.
-    let secrets = match serde_yaml::from_str::<serde_yaml::Value>(text) {
+    // the secret values so no error message can ever echo them (and, for an
+    // error, the rule names). The second, typed read keeps serde_yaml's
+    // positions, which deserializing from the Value would lose; these two
+    // are the only reads.
+    let value = match serde_yaml::from_str::<serde_yaml::Value>(text) {
         Ok(serde_yaml::Value::Null) => return Err(ConfigError::invalid(
             path,
             None,
             "the file is empty; it needs at least `provider: cloudscale` or `provider: exoscale`",
         )),
-        Ok(value) => secret_values(&value),
-        Err(_) => Vec::new(),
+        Ok(value) => Some(value),
+        Err(_) => None,
     };
     let raw: RawConfig = serde_yaml::from_str(text).map_err(|e| {
+        let secrets = value.as_ref().map(secret_values).unwrap_or_default();
         let err = yaml_error(&e, text, path, &secrets);
-        name_the_rule(err, text)
+        name_the_rule(err, value.as_ref())
     })?;
     build::build(raw, path, text, env)
 }
 
 /// An error inside `rules[N]` also names the rule, as people know rules by
 /// name rather than by position.
-fn name_the_rule(err: ConfigError, text: &str) -> ConfigError {
+fn name_the_rule(err: ConfigError, value: Option<&serde_yaml::Value>) -> ConfigError {
     let ConfigError::Invalid {
         path,
         line,
@@ -323,8 +327,7 @@ fn name_the_rule(err: ConfigError, text: &str) -> ConfigError {
         .and_then(|k| k.split(']').next())
         .and_then(|i| i.parse::<usize>().ok())
         .and_then(|i| {
-            let value: serde_yaml::Value = serde_yaml::from_str(text).ok()?;
-            let name = value.get("rules")?.get(i)?.get("name")?;
+            let name = value?.get("rules")?.get(i)?.get("name")?;
             name.as_str().map(str::to_string)
         });
     let message = match name {
