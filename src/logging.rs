@@ -46,12 +46,10 @@ pub fn refresher_lets_go_of_stderr() -> bool {
     })
 }
 
-/// In the forked refresher: point stderr at /dev/null and log to syslog
-/// from now on, when [`refresher_lets_go_of_stderr`] says so.
+/// In the forked refresher, when the call found before forking that
+/// [`refresher_lets_go_of_stderr`]: point stderr at /dev/null and log to
+/// syslog from now on.
 pub fn let_go_of_stderr() {
-    if !refresher_lets_go_of_stderr() {
-        return;
-    }
     let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") else {
         return;
     };

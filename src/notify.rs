@@ -98,7 +98,7 @@ fn master(setup: &Setup, work: Vec<Work>, event: &Event, started: Instant) -> Re
     let cfg = &setup.cfg;
     let patience = setup.patience(event.state, started);
     let keepalived = process::keepalived_ancestors();
-    let legacy = stop::legacy_template(cfg.stop_settings().template_from_file);
+    let legacy = stop::legacy_template(cfg.lock_template_from_file);
     // Orders this call against others for the same instance that run at
     // the same time (keepalived does not wait for notify programs).
     let ticket = lock::Ticket::current();
@@ -195,6 +195,10 @@ fn start_refresher(
             Ok(())
         }
         Forked::Child { ready } => {
+            // Before the first log line of the child.
+            if lets_go {
+                crate::logging::let_go_of_stderr();
+            }
             process::protect_from_oom_killer();
             let code = match ProcessId::current() {
                 Some(me) => match lock.record_owner(me, &instance, group.as_deref()) {

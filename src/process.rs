@@ -206,7 +206,7 @@ pub fn fork_detached(ready_timeout: Duration) -> io::Result<Forked> {
             // Nothing reads the refresher's stdin or stdout; keeping the
             // caller's would hold its pipes open (a wrapper's `| logger`, a
             // test's captured output) for the refresher's whole life.
-            // stderr stays only where it holds nobody up (`logging.rs`).
+            // stderr: the caller decides (`logging::let_go_of_stderr`).
             if let Ok(null) = fs::OpenOptions::new()
                 .read(true)
                 .write(true)
@@ -215,7 +215,6 @@ pub fn fork_detached(ready_timeout: Duration) -> io::Result<Forked> {
                 let _ = rustix::stdio::dup2_stdin(&null);
                 let _ = rustix::stdio::dup2_stdout(&null);
             }
-            crate::logging::let_go_of_stderr();
             Ok(Forked::Child {
                 ready: ReadyPipe(fs::File::from(write_end)),
             })

@@ -22,7 +22,6 @@
 //! writing once this node loses the VIPs (verify-master) and ends with
 //! keepalived. docs/RELIABILITY.md says so.
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crate::config::{self, LockTemplate, StopSettings};
@@ -174,17 +173,7 @@ fn stop_one(
     // The name may come straight from argv: one log line whatever it holds.
     let name = crate::text::shown(instance);
     let instance_shown = name.as_str();
-    match lock::check_dir(&lock::dir_of(&path)) {
-        Ok(_) => {}
-        Err(LockError::MissingDir(_)) => {
-            tracing::info!(instance = instance_shown, state = %state, "no lock directory, so no refresher to stop");
-            return Ok(());
-        }
-        Err(e) => {
-            stop_untrusted(instance, &path, patience, false);
-            return Err(Error::LockPlace(e));
-        }
-    }
+    // The lock's own checks of its place decide the road.
     match lock::acquire_in_order(&path, instance, patience, ticket) {
         Ok(Acquired::Locked(lock)) => {
             tracing::info!(instance = instance_shown, state = %state, "refresher stopped, lock released");
@@ -195,6 +184,14 @@ fn stop_one(
             tracing::info!(instance = instance_shown, state = %state, newer_pid,
                 "a later notify call has already handled this instance; this event is outdated and changes nothing");
             Ok(())
+        }
+        Err(LockError::MissingDir(_)) => {
+            tracing::info!(instance = instance_shown, state = %state, "no lock directory, so no refresher to stop");
+            Ok(())
+        }
+        Err(e @ LockError::UnsafeDir { .. }) => {
+            stop_untrusted(instance, &path, patience, false);
+            Err(Error::LockPlace(e))
         }
         Err(e) => {
             tracing::error!(instance = instance_shown, "{e}");
@@ -217,19 +214,17 @@ fn stop_untrusted(instance: &str, path: &std::path::Path, patience: Patience, le
     } else {
         "an unsafe lock directory"
     };
-    let path_shown = PathBuf::from(path);
     let name = crate::text::shown(instance);
     match lock::stop_only(path, instance, patience) {
         Ok(Stopped::Nothing) => {}
         Ok(Stopped::Refresher { pid }) => {
-            tracing::info!(instance = name.as_str(), pid, lock = %path_shown.display(),
+            tracing::info!(instance = name.as_str(), pid, lock = %path.display(),
             "stopped a refresher found in {place}")
         }
         Ok(Stopped::NotProven { holder }) => {
-            tracing::warn!(instance = name.as_str(), lock = %path_shown.display(),
+            tracing::warn!(instance = name.as_str(), lock = %path.display(),
             "lock held in {place} by {holder}; left alone")
         }
-        Err(LockError::MissingDir(_)) => {}
         Err(e) => tracing::warn!(instance = name.as_str(), "{e}; left alone"),
     }
 }
