@@ -41,7 +41,7 @@ use crate::lock::{self, InstanceLock, Patience};
 use crate::process::{self, ProcessHandle, ProcessId};
 use crate::refresh::{self, Plan};
 use crate::rules::{self, Rule};
-use crate::setup::{self, Setup};
+use crate::setup::{self, Setup, Work};
 use crate::systemd;
 use crate::text::{LineSplitter, Piece};
 
@@ -343,7 +343,7 @@ impl Daemon {
         }
         for target in targets {
             if event.state.is_master() {
-                self.start(&target.instance, target.addresses);
+                self.start(target);
             } else {
                 self.stop(&target.instance, event.state.as_str());
             }
@@ -363,9 +363,17 @@ impl Daemon {
         }
     }
 
-    /// Start refreshing `instance`, unless it already runs with these
+    /// Start refreshing `work`'s instance, unless it already runs with these
     /// addresses and settings. True when that is so and nothing changed.
-    fn start(&mut self, instance: &str, addresses: Vec<IpAddr>) -> bool {
+    fn start(&mut self, work: Work) -> bool {
+        let Work {
+            instance,
+            addresses,
+            lock_path,
+            guard,
+            ..
+        } = work;
+        let instance = instance.as_str();
         if addresses.is_empty() {
             tracing::warn!(
                 instance,
@@ -382,31 +390,26 @@ impl Daemon {
             }
         }
         self.stop(instance, "restart");
-        let cfg = &self.setup.cfg;
         let plan = self.setup.plan(instance, addresses.clone(), Vec::new());
         let holder = Holder {
-            path: cfg.lock_file_template.path_for(instance),
+            path: lock_path,
             patience: self
                 .setup
                 .patience(State::Master, std::time::Instant::now()),
             me: self.me,
         };
-        // The same split-brain guard as notify mode: a late or stale MASTER
-        // line must not move the address while another node holds the VIPs.
-        let guard = match crate::guard::guard_for(cfg, self.setup.kconf.as_ref(), instance) {
-            Ok(guard) => guard.map(Arc::new),
-            Err(e) => {
-                tracing::error!(instance, "{e}; not refreshing");
-                return false;
-            }
-        };
         if self.provider_spec.as_ref() != Some(&self.setup.spec) {
             self.provider = refresh::SharedProvider::default();
             self.provider_spec = Some(self.setup.spec.clone());
         }
-        let task = self
-            .workers
-            .spawn(holder.hold_and_refresh(plan, guard, self.provider.clone()));
+        // The same split-brain guard as notify mode (`setup.rs` made it):
+        // a late or stale MASTER line must not move the address while
+        // another node holds the VIPs.
+        let task = self.workers.spawn(holder.hold_and_refresh(
+            plan,
+            guard.map(Arc::new),
+            self.provider.clone(),
+        ));
         self.running.insert(
             instance.to_string(),
             Running {
@@ -461,7 +464,7 @@ impl Daemon {
             tracing::info!(instance = %name, "holds all its virtual IPs at start: MASTER");
             match self.setup.instance_work(&name, true) {
                 Ok(work) => {
-                    self.start(&name, work.addresses);
+                    self.start(work);
                 }
                 Err(e) => tracing::warn!(instance = %name, "{e}; not refreshing"),
             }
@@ -486,7 +489,7 @@ impl Daemon {
         for name in names {
             match self.setup.instance_work(&name, true) {
                 Ok(work) => {
-                    if self.start(&name, work.addresses) {
+                    if self.start(work) {
                         kept += 1;
                     } else {
                         restarted += 1;

@@ -53,7 +53,7 @@ pub fn load(config_path: &Path, dry_run: bool) -> Result<Setup, Error> {
 
 /// Load keepalived.conf. With managed-addresses set and no keepalived.conf
 /// present, run without it (vshn/floaty compatibility).
-pub fn load_keepalived(cfg: &Config) -> Result<Option<KeepalivedConfig>, Error> {
+fn load_keepalived(cfg: &Config) -> Result<Option<KeepalivedConfig>, Error> {
     if !cfg.managed_addresses.is_empty() && !cfg.keepalived_config.exists() {
         return Ok(None);
     }
