@@ -143,13 +143,6 @@ pub async fn refresh_all(plan: Plan, guard: Option<Arc<Guard>>) {
 /// [`refresh_all`] with a provider shared with other refreshers (built by
 /// whichever needs it first); `provider` must come from `plan.spec`.
 pub async fn refresh_all_with(plan: Plan, guard: Option<Arc<Guard>>, provider: SharedProvider) {
-    // A dry run writes nothing, so the guard has nothing to protect: it
-    // only says what it found, and the run goes on to show what it would
-    // write (the README's first command, on a machine without the VIPs).
-    let guard = match (&plan.spec, guard) {
-        (Spec::DryRun { .. }, Some(g)) => Some(Arc::new(g.advisory())),
-        (_, g) => g,
-    };
     let provider = provider.get_or_init(|| build_provider(&plan)).await.clone();
     let mut set = JoinSet::new();
     for addr in plan.addresses.iter().copied() {

@@ -105,6 +105,13 @@ impl Setup {
         } else {
             None
         };
+        // A dry run writes nothing, so the guard has nothing to protect: it
+        // only says what it found, and the run goes on to show what it would
+        // write (the README's first command, on a machine without the VIPs).
+        let guard = match &self.spec {
+            Spec::DryRun { .. } => guard.map(|g| g.advisory()),
+            _ => guard,
+        };
         Ok(Work {
             addresses: address::host_addresses(&self.addresses_of(&instance)),
             group: group.map(str::to_string),
