@@ -284,8 +284,6 @@ pub struct RawRule {
     timeout: Option<Timeout>,
 }
 
-/// Build the rules, resolving context values. Err: (rule index, rule
-/// name, message) for the caller to place in the file.
 /// A rule that cannot be built: which one (position and name) and why, as
 /// data, so the config can point at the line without reading our text.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -304,6 +302,8 @@ pub enum RuleErrorKind {
     UnknownContextKey { key: String, known: Vec<String> },
 }
 
+/// The checked rules, context values filled in; the first rule that cannot
+/// be built stops the load (a half-working rule set would surprise).
 pub fn build(
     raw: Vec<RawRule>,
     context: &BTreeMap<String, String>,

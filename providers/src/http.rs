@@ -49,10 +49,10 @@ pub(crate) fn with_slash(url: &str) -> String {
 /// Refuses a configured URL a request could not go to, at start-up rather
 /// than as a confusing transport error on the first refresh.
 pub(crate) fn check_url(provider: &str, what: &str, url: &str) -> Result<(), ProviderError> {
-    match reqwest::Url::parse(url) {
-        Ok(u) if matches!(u.scheme(), "http" | "https") && u.has_host() => Ok(()),
-        _ => Err(ProviderError::Setup(format!(
-            "{provider}: {what} is not an http(s) URL: {url:?}"
+    match crate::check_endpoint(url) {
+        Ok(_) => Ok(()),
+        Err(why) => Err(ProviderError::Setup(format!(
+            "{provider}: {what} is {why}: {url:?}"
         ))),
     }
 }

@@ -16,6 +16,7 @@ use std::time::Duration;
 
 pub mod cloudscale;
 pub mod dry_run;
+mod endpoint;
 pub mod exoscale;
 mod http;
 mod metadata;
@@ -23,6 +24,7 @@ mod secret;
 #[cfg(test)]
 mod test_gate;
 
+pub use endpoint::{check_endpoint, EndpointError};
 pub use metadata::DEFAULT_METADATA_URL;
 pub use secret::Secret;
 

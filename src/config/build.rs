@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::credentials::Credential;
+use super::locate::{locate, KeyPath, Step, Target};
 use super::raw::RawConfig;
 use super::values::{AnyDuration, NonEmpty, SecretValue};
 use super::*;
@@ -141,30 +142,26 @@ pub(super) fn build(
     })
 }
 
-/// Points a rule error at its line: the `{context.KEY}` use, or the
-/// rule's (second, for a duplicate) `name:` line.
+/// Points a rule error at its place, by the parser's marks: the
+/// `{context.KEY}` use, or the rule's `name:` key.
 fn rule_error(e: RuleError, path: &Path, text: &str) -> ConfigError {
-    let name_line = |nth: usize| {
-        text.lines()
-            .enumerate()
-            .filter(|(_, l)| l.contains("name:") && l.contains(e.name.as_str()))
-            .map(|(i, _)| i)
-            .nth(nth)
+    let rule = KeyPath(vec![Step::Key("rules".into()), Step::Index(e.index)]);
+    let name = Target::Key {
+        name: "name".into(),
+        nth: 0,
     };
-    let line = match &e.kind {
+    let position = match &e.kind {
         RuleErrorKind::UnknownContextKey { key, .. } => {
-            let needle = format!("{{context.{key}}}");
-            text.lines()
-                .position(|l| l.contains(&needle))
-                .or_else(|| name_line(0))
+            let used = Target::Containing(format!("{{context.{key}}}"));
+            locate(text, &rule, &used).or_else(|| locate(text, &rule, &name))
         }
-        RuleErrorKind::DuplicateName => name_line(1),
+        RuleErrorKind::DuplicateName => locate(text, &rule, &name),
     };
     ConfigError::Invalid {
         path: path.to_path_buf(),
-        line: line.map(|l| l + 1),
-        column: None,
-        key: Some(format!("rules[{}]", e.index)),
+        line: position.map(|p| p.0),
+        column: position.map(|p| p.1),
+        key: Some(rule.to_string()),
         message: format!("rule `{}`: {}", e.name, e.kind),
     }
 }

@@ -21,7 +21,8 @@
 //! and the way in ([`load`], [`parse`]); `raw.rs` the YAML schema,
 //! `values.rs` the checked value types, `build.rs` raw → model with the
 //! defaults, `credentials.rs` where secrets come from, `error.rs` the one
-//! error type, `yaml_error.rs` serde_yaml's messages reworded, `display.rs`
+//! error type, `yaml_error.rs` serde_yaml's messages reworded, `locate.rs`
+//! where a node sits (the parser's own marks), `display.rs`
 //! the settings dump, `stop.rs` the lenient read a stop falls back on.
 
 use std::collections::BTreeMap;
@@ -40,6 +41,7 @@ mod build;
 mod credentials;
 mod display;
 mod error;
+mod locate;
 mod raw;
 mod stop;
 mod values;
@@ -298,48 +300,37 @@ pub fn parse_with_env(
         Ok(value) => Some(value),
         Err(_) => None,
     };
-    let raw: RawConfig = serde_yaml::from_str(text).map_err(|e| {
+    let de = serde_yaml::Deserializer::from_str(text);
+    let raw: RawConfig = serde_path_to_error::deserialize(de).map_err(|e| {
         let secrets = value.as_ref().map(secret_values).unwrap_or_default();
-        let err = yaml_error(&e, text, path, &secrets);
-        name_the_rule(err, value.as_ref())
+        let rule = locate::KeyPath::from_serde(e.path()).rule_index();
+        let name = rule.and_then(|i| value.as_ref()?.get("rules")?.get(i)?.get("name")?.as_str());
+        name_the_rule(yaml_error(&e, text, path, &secrets), name)
     })?;
     build::build(raw, path, text, env)
 }
 
 /// An error inside `rules[N]` also names the rule, as people know rules by
 /// name rather than by position.
-fn name_the_rule(err: ConfigError, value: Option<&serde_yaml::Value>) -> ConfigError {
-    let ConfigError::Invalid {
-        path,
-        line,
-        column,
-        key,
-        message,
-    } = err
-    else {
-        return err;
-    };
-    // The key, or for unknown keys the message, holds `rules[N]`.
-    let name = key
-        .as_deref()
-        .and_then(|k| k.strip_prefix("rules["))
-        .or_else(|| message.split_once("`rules[").map(|(_, rest)| rest))
-        .and_then(|k| k.split(']').next())
-        .and_then(|i| i.parse::<usize>().ok())
-        .and_then(|i| {
-            let name = value?.get("rules")?.get(i)?.get("name")?;
-            name.as_str().map(str::to_string)
-        });
-    let message = match name {
-        Some(n) => format!("rule `{n}`: {message}"),
-        None => message,
-    };
-    ConfigError::Invalid {
-        path,
-        line,
-        column,
-        key,
-        message,
+fn name_the_rule(err: ConfigError, name: Option<&str>) -> ConfigError {
+    match (err, name) {
+        (
+            ConfigError::Invalid {
+                path,
+                line,
+                column,
+                key,
+                message,
+            },
+            Some(name),
+        ) => ConfigError::Invalid {
+            path,
+            line,
+            column,
+            key,
+            message: format!("rule `{name}`: {message}"),
+        },
+        (err, _) => err,
     }
 }
 

@@ -212,43 +212,23 @@ pub(super) fn without_userinfo(s: &str) -> String {
 /// `user:pw@` only showed in the refresher's log, failing for ever (and
 /// the userinfo made reqwest send Basic auth instead of the token).
 pub(super) fn check_url(s: &str) -> Result<String, String> {
-    if s.is_empty() {
+    use floaty_providers::EndpointError;
+    let quoted = crate::text::shown(&without_userinfo(s));
+    let example = DEFAULT_CLOUDSCALE_ENDPOINT;
+    match floaty_providers::check_endpoint(s) {
+        Ok(_) => Ok(s.to_string()),
         // Was silently the production API: surprising for someone who
         // meant to point floaty at a test endpoint.
-        return Err("empty; remove the key to use the default".to_string());
-    }
-    let quoted = crate::text::shown(&without_userinfo(s));
-    let bad =
-        || format!("\"{quoted}\" is not an http(s) URL (write e.g. {DEFAULT_CLOUDSCALE_ENDPOINT})");
-    let lower = s.to_ascii_lowercase();
-    let rest = lower
-        .strip_prefix("https://")
-        .or_else(|| lower.strip_prefix("http://"))
-        .ok_or_else(bad)?;
-    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
-    if host.is_empty()
-        || host.starts_with(':')
-        || s.chars().any(|c| c.is_whitespace() || c.is_control())
-    {
-        return Err(bad());
-    }
-    let url = url::Url::parse(s).map_err(|e| {
-        format!("\"{quoted}\" is not a valid URL: {e} (write e.g. {DEFAULT_CLOUDSCALE_ENDPOINT})")
-    })?;
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(format!(
+        Err(EndpointError::Empty) => Err("empty; remove the key to use the default".to_string()),
+        Err(EndpointError::NotHttp) => Err(format!("\"{quoted}\" is not an http(s) URL (write e.g. {example})")),
+        Err(EndpointError::Invalid(why)) => Err(format!("\"{quoted}\" is not a valid URL: {why} (write e.g. {example})")),
+        Err(EndpointError::Credentials) => Err(format!(
             "\"{quoted}\" holds credentials (`user:password@`); credentials do not belong in the URL: remove them, floaty sends the API credentials itself"
-        ));
+        )),
+        Err(EndpointError::QueryOrFragment) => Err(format!(
+            "\"{quoted}\" has a query or fragment; give only the base URL, e.g. {example}"
+        )),
     }
-    if url.host_str().is_none_or(str::is_empty) {
-        return Err(bad());
-    }
-    if s.contains(['?', '#']) {
-        return Err(format!(
-            "\"{quoted}\" has a query or fragment; give only the base URL, e.g. {DEFAULT_CLOUDSCALE_ENDPOINT}"
-        ));
-    }
-    Ok(s.to_string())
 }
 
 /// `provider:`; empty counts as missing, like in vshn/floaty.

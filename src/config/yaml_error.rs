@@ -2,41 +2,58 @@
 
 use std::path::Path;
 
+use super::locate::{locate, KeyPath, Target};
 use super::raw::SECTION_KEYS;
 use super::ConfigError;
 
-// ---------------------------------------------------------------------------
-// serde_yaml's error text, reshaped.
-
-/// serde_yaml prints `KEY.PATH: MESSAGE at line L column C` (no path at the
-/// top level). The position is available as data; the key path only as
-/// text, so it is cut off the front where it looks like one.
+/// serde_yaml's messages are `PATH: MESSAGE at line L column C`; the path
+/// and position come as data (serde_path_to_error, `Error::location`), so
+/// only serde's own MESSAGE is read as text, to say it in our words.
 pub(super) fn yaml_error(
-    err: &serde_yaml::Error,
+    err: &serde_path_to_error::Error<serde_yaml::Error>,
     source: &str,
     path: &Path,
     secrets: &[String],
 ) -> ConfigError {
-    let location = err.location();
-    let mut text = err.to_string();
+    let key_path = KeyPath::from_serde(err.path());
+    let inner = err.inner();
+    let location = inner.location();
+    let mut text = inner.to_string();
     if let Some(loc) = &location {
         let at = format!(" at line {} column {}", loc.line(), loc.column());
         text = text.replacen(&at, "", 1);
     }
-    let (key, message) = split_key(&text);
+    // serde_yaml names the node it was reading: the value's own path, or
+    // for a key (unknown, duplicate, missing) the mapping's.
+    let prefixed = [key_path.clone(), key_path.parent()]
+        .into_iter()
+        .filter(|p| !p.is_empty())
+        .find_map(|p| {
+            let message = text.strip_prefix(&format!("{p}: "))?.to_string();
+            Some((p, message))
+        });
+    let (key, message) = match prefixed {
+        Some((p, m)) => (Some(p), Some(m)),
+        None if is_serde_message(&text) => (None, Some(text.clone())),
+        None => (None, None),
+    };
     let mut position = location.as_ref().map(|l| (l.line(), l.column()));
     // serde_yaml places a duplicate at the start of its mapping; point at the
     // second occurrence instead, where the user has to look.
-    if let (Some(m), Some((line, column))) = (message, position) {
-        if let Some(name) = m
-            .strip_prefix("duplicate field `")
-            .and_then(|r| r.strip_suffix('`'))
-        {
-            position = second_occurrence(source, line, column, name).or(position);
-        }
+    if let Some(name) = message
+        .as_deref()
+        .and_then(|m| m.strip_prefix("duplicate field `"))
+        .and_then(|r| r.strip_suffix('`'))
+    {
+        let mapping = key.clone().unwrap_or_default();
+        let second = Target::Key {
+            name: name.to_string(),
+            nth: 1,
+        };
+        position = locate(source, &mapping, &second).or(position);
     }
     let (key, message) = match message {
-        Some(m) => reword(key, m),
+        Some(m) => reword(key.map(|k| k.to_string()), &m),
         None if location.is_some() => (None, syntax_error(&text)),
         None if text.contains("more than one document") => (
             None,
@@ -59,46 +76,9 @@ pub(super) fn yaml_error(
     }
 }
 
-/// The line and column of the second `name:` in the block mapping whose
-/// first key sits at (`line`, `column`). Flow mappings (`{a: 1, a: 2}`) are
-/// not searched; the caller keeps serde_yaml's position then.
-pub(super) fn second_occurrence(
-    text: &str,
-    line: usize,
-    column: usize,
-    name: &str,
-) -> Option<(usize, usize)> {
-    let indent = column.checked_sub(1)?;
-    let mut seen = 0;
-    for (i, l) in text.lines().enumerate().skip(line.checked_sub(1)?) {
-        let (lead, rest) = l.split_at(l.len() - l.trim_start_matches(' ').len());
-        if rest.is_empty() || rest.starts_with('#') {
-            continue;
-        }
-        if lead.len() < indent && i + 1 > line {
-            break; // left the mapping
-        }
-        if lead.len() != indent {
-            continue;
-        }
-        let rest = rest.strip_prefix("- ").unwrap_or(rest);
-        let key_end = ["\"", "'"]
-            .iter()
-            .find_map(|q| rest.strip_prefix(q)?.strip_prefix(name)?.strip_prefix(q))
-            .or_else(|| rest.strip_prefix(name));
-        if key_end.is_some_and(|r| r.trim_start().starts_with(':')) {
-            seen += 1;
-            if seen == 2 {
-                return Some((i + 1, indent + 1));
-            }
-        }
-    }
-    None
-}
-
-/// Returns (key path, message) for a deserialization error, or (None, None)
-/// for syntax and other errors that are not about a key's value.
-pub(super) fn split_key(text: &str) -> (Option<String>, Option<&str>) {
+/// serde's own messages for a value that does not fit the schema (as
+/// opposed to libyaml's syntax errors, which have none of these openings).
+fn is_serde_message(text: &str) -> bool {
     const SERDE: &[&str] = &[
         "unknown field `",
         "invalid type: ",
@@ -108,21 +88,7 @@ pub(super) fn split_key(text: &str) -> (Option<String>, Option<&str>) {
         "invalid length ",
         "unknown variant `",
     ];
-    if SERDE.iter().any(|p| text.starts_with(p)) {
-        return (None, Some(text));
-    }
-    if let Some((prefix, message)) = text.split_once(": ") {
-        // Our own messages and serde's never have a space, quote or backtick
-        // before their first ": "; a key path does not have one either.
-        let looks_like_path = !prefix.is_empty()
-            && !prefix
-                .chars()
-                .any(|c| c.is_whitespace() || matches!(c, '`' | '"' | '\''));
-        if looks_like_path {
-            return (Some(prefix.to_string()), Some(message));
-        }
-    }
-    (None, None)
+    SERDE.iter().any(|p| text.starts_with(p))
 }
 
 /// Returns the key to print before the message (none when the message
