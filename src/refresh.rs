@@ -20,6 +20,7 @@ use tokio::task::JoinSet;
 use crate::backoff::Schedule;
 use crate::config::BackOff;
 use crate::guard::Guard;
+use crate::health::{self, Health, HealthPlan, Verdict};
 use crate::process::ReadyPipe;
 use crate::provider::Spec;
 
@@ -33,6 +34,17 @@ pub struct Plan {
     pub spec: Spec,
     /// pidfds of the keepalived processes that started us.
     pub keepalived: Vec<OwnedFd>,
+    /// Where to tell keepalived whether this node can move the address
+    /// (`track-file-template`), if anywhere.
+    pub health: Option<HealthPlan>,
+}
+
+/// What the instance's long-running part does: refresh while MASTER,
+/// probe (read only, for the track file) otherwise.
+pub enum Role {
+    /// `guard`: check for the instance's VIPs before each write (`guard.rs`).
+    Refresh(Option<Guard>),
+    Probe(HealthPlan),
 }
 
 /// How the refresher ended.
@@ -48,9 +60,8 @@ pub enum Ending {
 /// API in lockstep.
 const INTERVAL_JITTER: f64 = 0.1;
 
-/// Run the refresher to its end. Returns the process exit code.
-/// `guard`: check for the instance's VIPs before each write (`guard.rs`).
-pub fn run(plan: Plan, guard: Option<Guard>, ready: ReadyPipe) -> i32 {
+/// Run the refresher (or prober) to its end. Returns the process exit code.
+pub fn run(plan: Plan, role: Role, ready: ReadyPipe) -> i32 {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -61,13 +72,13 @@ pub fn run(plan: Plan, guard: Option<Guard>, ready: ReadyPipe) -> i32 {
             return 1;
         }
     };
-    let code = runtime.block_on(supervise(plan, guard, ready));
+    let code = runtime.block_on(supervise(plan, role, ready));
     // Do not wait for in-flight requests: dropping them is the cancellation.
     runtime.shutdown_background();
     code
 }
 
-async fn supervise(mut plan: Plan, guard: Option<Guard>, ready: ReadyPipe) -> i32 {
+async fn supervise(mut plan: Plan, role: Role, ready: ReadyPipe) -> i32 {
     let (Ok(mut term), Ok(mut int)) = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
@@ -79,7 +90,20 @@ async fn supervise(mut plan: Plan, guard: Option<Guard>, ready: ReadyPipe) -> i3
     ready.signal();
     let instance = plan.instance.clone();
 
-    let work = refresh_all(plan, guard.map(Arc::new));
+    let (work, what): (std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>, _) = match role {
+        Role::Refresh(guard) => (
+            Box::pin(refresh_all(plan, guard.map(Arc::new))),
+            "refresher",
+        ),
+        Role::Probe(health) => {
+            let health = Arc::new(Health::start(health, &instance));
+            let provider = SharedProvider::default();
+            (
+                Box::pin(health::probe::probe_all(plan, health, provider)),
+                "prober",
+            )
+        }
+    };
     let ending = tokio::select! {
         _ = term.recv() => Ending::Signalled("SIGTERM"),
         _ = int.recv() => Ending::Signalled("SIGINT"),
@@ -88,11 +112,11 @@ async fn supervise(mut plan: Plan, guard: Option<Guard>, ready: ReadyPipe) -> i3
     };
     match ending {
         Ending::KeepalivedGone => {
-            tracing::warn!(instance = %instance, "keepalived is gone; refresher stops")
+            tracing::warn!(instance = %instance, "keepalived is gone; {what} stops")
         }
-        Ending::Signalled(why) => tracing::info!(instance = %instance, "refresher stops ({why})"),
+        Ending::Signalled(why) => tracing::info!(instance = %instance, "{what} stops ({why})"),
         Ending::NothingLeft => {
-            tracing::info!(instance = %instance, "refresher stops (nothing left to do)")
+            tracing::info!(instance = %instance, "{what} stops (nothing left to do)")
         }
     }
     0
@@ -143,13 +167,28 @@ pub async fn refresh_all(plan: Plan, guard: Option<Arc<Guard>>) {
 /// [`refresh_all`] with a provider shared with other refreshers (built by
 /// whichever needs it first); `provider` must come from `plan.spec`.
 pub async fn refresh_all_with(plan: Plan, guard: Option<Arc<Guard>>, provider: SharedProvider) {
-    let provider = provider.get_or_init(|| build_provider(&plan)).await.clone();
+    // With a track file, the MASTER's own Verify rounds are its probes: a
+    // revoked token must be noticed within a health-interval, not a
+    // refresh-interval.
+    let health = plan
+        .health
+        .clone()
+        .map(|h| Arc::new(Health::start(h, &plan.instance)));
+    let interval = match &health {
+        Some(h) => plan.interval.min(h.interval()),
+        None => plan.interval,
+    };
+    let provider = provider
+        .get_or_init(|| build_provider(&plan, health.as_deref()))
+        .await
+        .clone();
     let mut set = JoinSet::new();
     for addr in plan.addresses.iter().copied() {
         let task = Task {
             instance: plan.instance.clone(),
             addr,
-            interval: plan.interval,
+            interval,
+            health: health.clone(),
             timeout: plan.timeout,
             back_off: plan.back_off,
             provider: provider.clone(),
@@ -162,12 +201,17 @@ pub async fn refresh_all_with(plan: Plan, guard: Option<Arc<Guard>>, provider: S
 
 /// The provider may need the metadata service, which can be slow right
 /// after boot: keep trying on the back-off rather than give the address up.
-async fn build_provider(plan: &Plan) -> Arc<dyn Provider> {
+/// A provider that cannot be set up (no server of that id, ...) is this
+/// node's own trouble: `health` hears of it.
+pub(crate) async fn build_provider(plan: &Plan, health: Option<&Health>) -> Arc<dyn Provider> {
     let mut schedule = Schedule::new(&plan.back_off);
     loop {
         match plan.spec.build().await {
             Ok(p) => return p,
             Err(e) => {
+                if let Some(h) = health {
+                    h.report(&plan.instance, None, &Verdict::of_error(&e));
+                }
                 let wait = schedule.next().unwrap_or(plan.interval);
                 tracing::error!(instance = %plan.instance, "provider not ready: {e}; retrying in {wait:?}");
                 tokio::time::sleep(wait).await;
@@ -184,6 +228,7 @@ struct Task {
     back_off: BackOff,
     provider: Arc<dyn Provider>,
     guard: Option<Arc<Guard>>,
+    health: Option<Arc<Health>>,
 }
 
 impl Task {
@@ -195,7 +240,11 @@ impl Task {
             if self.attempt_until_done(mode).await {
                 mode = Mode::Verify;
             }
-            tokio::time::sleep(jittered(self.interval, fastrand::f64())).await;
+            let wait = match &self.health {
+                Some(h) if h.wants_recheck(Some(self.addr)) => health::RECHECK,
+                _ => jittered(self.interval, fastrand::f64()),
+            };
+            tokio::time::sleep(wait).await;
         }
     }
 
@@ -224,6 +273,13 @@ impl Task {
             let result =
                 tokio::time::timeout(self.timeout, self.provider.refresh(self.addr, mode, gate))
                     .await;
+            if let Some(h) = &self.health {
+                match &result {
+                    // Nothing was learnt when the guard withheld the write.
+                    Ok(Err(ProviderError::Withheld { .. })) | Err(_) => {}
+                    Ok(r) => h.report(&self.instance, Some(self.addr), &Verdict::of(r)),
+                }
+            }
             let (error, retry_after) = match result {
                 Ok(Ok(outcome)) => {
                     self.log_outcome(mode, &outcome, &server);
@@ -279,7 +335,7 @@ impl Task {
     }
 }
 
-fn jittered(interval: Duration, unit: f64) -> Duration {
+pub(crate) fn jittered(interval: Duration, unit: f64) -> Duration {
     let factor = 1.0 + INTERVAL_JITTER * (2.0 * unit.clamp(0.0, 1.0) - 1.0);
     interval.mul_f64(factor)
 }

@@ -19,6 +19,7 @@ use crate::config::{self, Config};
 use crate::error::Error;
 use crate::event::{Event, Kind, State};
 use crate::guard::Guard;
+use crate::health::{HealthPlan, TrackFile};
 use crate::keepalived::{self, KeepalivedConfig};
 use crate::lock::{self, Patience};
 use crate::provider::Spec;
@@ -100,6 +101,9 @@ impl Setup {
             Ok(_) | Err(lock::LockError::MissingDir(_)) => {}
             Err(e) => return Err(Error::LockPlace(e)),
         }
+        if let Some(plan) = self.health_plan(&instance) {
+            plan.file.check().map_err(Error::TrackPlace)?;
+        }
         let guard = if master {
             crate::guard::guard_for(&self.cfg, self.kconf.as_ref(), &instance)?
         } else {
@@ -144,7 +148,20 @@ impl Setup {
             back_off: cfg.back_off,
             spec: self.spec.clone(),
             keepalived,
+            health: self.health_plan(instance),
         }
+    }
+
+    /// Where `instance` reports its health, when `track-file-template` is
+    /// set (its directory checked by [`Setup::work_for`]).
+    pub fn health_plan(&self, instance: &str) -> Option<HealthPlan> {
+        let cfg = &self.cfg;
+        let template = cfg.track_file_template.as_ref()?;
+        Some(HealthPlan {
+            file: TrackFile::new(template.path_for(instance)),
+            demote_by: cfg.demote_by,
+            interval: cfg.health_interval,
+        })
     }
 
     /// How long a call for `state`, begun at `started`, waits for a lock.

@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 
 use crate::process::ProcessId;
 
-pub use place::{check_dir, dir_of};
+pub use place::{check_dir, dir_of, DirState};
 pub use record::Ticket;
 use record::{newer_ticket, HolderKind, Record};
 pub use template::LockTemplate;
