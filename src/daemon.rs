@@ -436,7 +436,9 @@ impl Daemon {
         self.renew_provider();
         let task = self.workers.spawn(holder.hold_and_run(
             plan,
-            Job::Probe(health),
+            // The daemon acts on MASTER with the config it holds (a broken
+            // file only fails the next reload): nothing to check again.
+            Job::Probe(health, Arc::new(|| None)),
             self.provider.clone(),
         ));
         self.running.insert(
@@ -683,7 +685,7 @@ impl Drop for Held {
 /// What a [`Holder`] does once it has the lock.
 enum Job {
     Refresh(Option<Arc<crate::guard::Guard>>),
-    Probe(crate::health::HealthPlan),
+    Probe(crate::health::HealthPlan, crate::health::probe::Precheck),
 }
 
 impl Holder {
@@ -719,10 +721,10 @@ impl Holder {
                 tracing::info!(instance = %instance, addresses = %addresses, "refresher started");
                 refresh::refresh_all_with(plan, guard, provider).await;
             }
-            Job::Probe(health) => {
+            Job::Probe(health, precheck) => {
                 tracing::info!(instance = %instance, addresses = %addresses, "prober started");
                 let health = Arc::new(crate::health::Health::start(health, &instance));
-                crate::health::probe::probe_all(plan, health, provider).await;
+                crate::health::probe::probe_all(plan, health, provider, precheck).await;
             }
         }
         drop(held);

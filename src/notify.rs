@@ -172,7 +172,7 @@ fn take_over(
             .collect();
         let plan = setup.plan(&target.instance, target.addresses, watch);
         let role = match (take, plan.health.clone()) {
-            (Take::Probe, Some(health)) => Role::Probe(health),
+            (Take::Probe, Some(health)) => Role::Probe(health, setup.precheck()),
             (Take::Probe, None) => {
                 lock.release();
                 continue;
@@ -222,7 +222,7 @@ fn start_refresher(
     let instance = plan.instance.clone();
     let what = match role {
         Role::Refresh(_) => "refresher",
-        Role::Probe(_) => "prober",
+        Role::Probe(..) => "prober",
     };
     let addresses = address::comma_list(&plan.addresses);
     let lets_go = crate::logging::refresher_lets_go_of_stderr();

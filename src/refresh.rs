@@ -44,7 +44,7 @@ pub struct Plan {
 pub enum Role {
     /// `guard`: check for the instance's VIPs before each write (`guard.rs`).
     Refresh(Option<Guard>),
-    Probe(HealthPlan),
+    Probe(HealthPlan, health::probe::Precheck),
 }
 
 /// How the refresher ended.
@@ -95,11 +95,11 @@ async fn supervise(mut plan: Plan, role: Role, ready: ReadyPipe) -> i32 {
             Box::pin(refresh_all(plan, guard.map(Arc::new))),
             "refresher",
         ),
-        Role::Probe(health) => {
+        Role::Probe(health, precheck) => {
             let health = Arc::new(Health::start(health, &instance));
             let provider = SharedProvider::default();
             (
-                Box::pin(health::probe::probe_all(plan, health, provider)),
+                Box::pin(health::probe::probe_all(plan, health, provider, precheck)),
                 "prober",
             )
         }

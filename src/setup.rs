@@ -46,7 +46,10 @@ pub struct Work {
 }
 
 pub fn load(config_path: &Path, dry_run: bool) -> Result<Setup, Error> {
-    let cfg = config::load(config_path)?;
+    load_with(config::load(config_path)?, dry_run)
+}
+
+fn load_with(cfg: Config, dry_run: bool) -> Result<Setup, Error> {
     let spec = Spec::from_config(&cfg, dry_run)?;
     let kconf = load_keepalived(&cfg)?;
     Ok(Setup { cfg, spec, kconf })
@@ -161,6 +164,21 @@ impl Setup {
             file: TrackFile::new(template.path_for(instance)),
             demote_by: cfg.demote_by,
             interval: cfg.health_interval,
+        })
+    }
+
+    /// For a prober: would a MASTER call with this config succeed now? It
+    /// loads everything again (config, credential files, keepalived.conf)
+    /// as that call would; about a millisecond, once per health-interval.
+    pub fn precheck(&self) -> crate::health::probe::Precheck {
+        let path = self.cfg.path.clone();
+        let dry_run = matches!(self.spec, Spec::DryRun { .. });
+        std::sync::Arc::new(move || {
+            let loaded = config::load_quietly(&path).map_err(Error::from);
+            loaded
+                .and_then(|cfg| load_with(cfg, dry_run))
+                .err()
+                .map(|e| e.to_string())
         })
     }
 

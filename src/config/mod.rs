@@ -272,15 +272,23 @@ fn read_config(path: &Path) -> Result<String, ConfigError> {
 }
 
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let config = load_quietly(path)?;
+    for warning in &config.warnings {
+        tracing::warn!("{warning}");
+    }
+    Ok(config)
+}
+
+/// [`load`] without logging its warnings: for what loads the same file
+/// again and again (a prober's check every health-interval), which would
+/// repeat them forever.
+pub fn load_quietly(path: &Path) -> Result<Config, ConfigError> {
     let text = read_config(path)?;
     let mut config = parse(&text, path)?;
     if config.inline_secret {
         if let Some(w) = readable_by_others(path, "holds a credential inline") {
             config.warnings.insert(0, w);
         }
-    }
-    for warning in &config.warnings {
-        tracing::warn!("{warning}");
     }
     Ok(config)
 }

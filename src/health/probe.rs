@@ -27,8 +27,20 @@ impl WriteGate for ReadOnly {
     }
 }
 
+/// What a MASTER call on this node would check before acting (config,
+/// credential files, keepalived.conf): `Some(why)` when it would fail.
+/// A token file that became unreadable leaves the running prober's token
+/// intact, but the next MASTER call could not start a refresher: this node
+/// could not move the address, which is what the track file must say.
+pub type Precheck = Arc<dyn Fn() -> Option<String> + Send + Sync>;
+
 /// Probe every address of `plan` until dropped.
-pub async fn probe_all(plan: Plan, health: Arc<Health>, provider: SharedProvider) {
+pub async fn probe_all(
+    plan: Plan,
+    health: Arc<Health>,
+    provider: SharedProvider,
+    precheck: Precheck,
+) {
     let provider = provider
         .get_or_init(|| refresh::build_provider(&plan, Some(&health)))
         .await
@@ -41,6 +53,7 @@ pub async fn probe_all(plan: Plan, health: Arc<Health>, provider: SharedProvider
             plan.timeout,
             provider.clone(),
             health.clone(),
+            precheck.clone(),
         ));
     }
     while set.join_next().await.is_some() {}
@@ -52,8 +65,21 @@ async fn probe_one(
     timeout: Duration,
     provider: Arc<dyn Provider>,
     health: Arc<Health>,
+    precheck: Precheck,
 ) {
     loop {
+        if let Some(why) = precheck() {
+            let why = format!("a MASTER call here would fail: {why}");
+            tracing::warn!(instance = %instance, address = %addr, "probe: {why}");
+            health.report(&instance, Some(addr), &Verdict::NodeBroken(why));
+            tokio::time::sleep(if health.wants_recheck(Some(addr)) {
+                RECHECK
+            } else {
+                refresh::jittered(health.interval(), fastrand::f64())
+            })
+            .await;
+            continue;
+        }
         let result =
             tokio::time::timeout(timeout, provider.refresh(addr, Mode::Verify, &ReadOnly)).await;
         let verdict = match &result {

@@ -273,3 +273,30 @@ fn the_fifo_daemon_probes_every_instance_that_is_not_master() {
         "the prober of 'VI.b' never wrote"
     );
 }
+
+#[test]
+fn a_token_file_gone_demotes_the_prober_and_its_return_restores() {
+    let mock = mock_cloudscale();
+    let (w, dir) = world(&mock, "");
+    // The token from a file instead of inline.
+    let token = w.path("token");
+    fs::write(&token, format!("{TOKEN}\n")).unwrap();
+    fs::set_permissions(&token, fs::Permissions::from_mode(0o600)).unwrap();
+    let yaml = fs::read_to_string(&w.config).unwrap().replace(
+        &format!("  token: {TOKEN}\n"),
+        &format!("  token-file: {}\n", token.display()),
+    );
+    fs::write(&w.config, yaml).unwrap();
+    assert!(w.notify(&["INSTANCE", "VI_1", "BACKUP"]).status.success());
+    assert!(poll_until(T, POLL, || value(&dir, "VI_1") == Some(0)));
+    let away = w.path("token.away");
+    fs::rename(&token, &away).unwrap();
+    assert!(
+        poll_until(T, POLL, || value(&dir, "VI_1") == Some(-100)),
+        "log:\n{}",
+        w.log_text()
+    );
+    assert!(w.log_text().contains("a MASTER call here would fail"));
+    fs::rename(&away, &token).unwrap();
+    assert!(poll_until(T, POLL, || value(&dir, "VI_1") == Some(0)));
+}

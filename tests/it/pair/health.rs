@@ -376,3 +376,41 @@ fn whole(text: &str) -> bool {
     text.strip_suffix('\n')
         .is_some_and(|n| n.parse::<i32>().is_ok())
 }
+
+/// The shipped example, as shipped: `keepalived -t` accepts it, silently,
+/// in a private mount namespace where `/run/floaty` exists and
+/// `/usr/bin/floaty` is a root-owned stub (script security checks both),
+/// so the host is not touched.
+#[test]
+#[cfg_attr(not(floaty_root_tests), ignore = "needs root, keepalived and ip")]
+fn the_shipped_health_example_passes_keepalived_t() {
+    let example = fs::canonicalize("examples/keepalived-health.conf").expect("the example");
+    let stub = tempfile::tempdir().expect("tempdir");
+    fs::write(stub.path().join("floaty"), "#!/bin/sh\nexit 0\n").unwrap();
+    for p in [stub.path().join("floaty"), stub.path().to_path_buf()] {
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let script = format!(
+        "mount -t tmpfs none /run && mkdir -p /run/floaty && mount --bind {} /usr/bin && exec /usr/sbin/keepalived -t -l -f {}",
+        stub.path().display(),
+        example.display()
+    );
+    let out = Command::new("unshare")
+        .args([
+            "--mount",
+            "--propagation",
+            "private",
+            "/bin/sh",
+            "-c",
+            &script,
+        ])
+        .output()
+        .expect("unshare");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "keepalived -t refused it: {text}");
+    assert!(text.trim().is_empty(), "keepalived -t complained: {text}");
+}
