@@ -52,6 +52,7 @@ pub mod event;
 pub mod fifo;
 mod generate;
 mod guard;
+mod handoff;
 mod health;
 pub mod keepalived;
 mod lock;

@@ -142,6 +142,9 @@ fn take_over(
         if let Some(legacy) = &legacy {
             stop::stop_legacy(&target.instance, legacy, patience);
         }
+        if take == Take::Refresh && handed_to_prober(setup, &target, ticket.as_ref(), patience) {
+            continue;
+        }
         let acquired = lock::acquire_in_order(
             &target.lock_path,
             &target.instance,
@@ -172,14 +175,15 @@ fn take_over(
             .collect();
         let plan = setup.plan(&target.instance, target.addresses, watch);
         let role = match (take, plan.health.clone()) {
-            (Take::Probe, Some(health)) => Role::Probe(health, setup.precheck()),
+            (Take::Probe, Some(health)) => Role::Probe(health, setup.precheck(), None),
             (Take::Probe, None) => {
                 lock.release();
                 continue;
             }
             (Take::Refresh, _) => Role::Refresh(target.guard),
         };
-        if let Err(e) = start_refresher(plan, role, target.group, lock) {
+        let prepare = setup.prepare_refresher(&target.instance);
+        if let Err(e) = start_refresher(plan, role, target.group, lock, prepare) {
             failures.push(e);
         }
     }
@@ -187,6 +191,41 @@ fn take_over(
     // and whether or not it failed: the event happened.
     run_rules(cfg, event, started);
     first(failures)
+}
+
+/// How long a MASTER call waits for the prober to take over before it
+/// stops it and forks a refresher instead (the prober answers within a
+/// millisecond or two: it reloads the config and rewrites its lock).
+const HANDOFF_WAIT: Duration = Duration::from_millis(300);
+
+/// MASTER with health reporting on: hand the instance to its running
+/// prober, whose connection to the API is open (`handoff.rs`). True when
+/// the prober refreshes now.
+fn handed_to_prober(
+    setup: &Setup,
+    target: &Work,
+    ticket: Option<&lock::Ticket>,
+    patience: lock::Patience,
+) -> bool {
+    let Some(ticket) = ticket else {
+        return false;
+    };
+    if setup.cfg.track_file_template.is_none() || target.addresses.is_empty() {
+        return false;
+    }
+    let wait = HANDOFF_WAIT.min(patience.timeout);
+    match lock::request_handoff(&target.lock_path, &target.instance, ticket, wait) {
+        Ok(lock::Handoff::Done { pid }) => {
+            tracing::info!(instance = %target.instance, addresses = %address::comma_list(&target.addresses), pid,
+                "refresher started (the running prober took over, on its open connection)");
+            true
+        }
+        Ok(lock::Handoff::NoProber) => false,
+        Err(e) => {
+            tracing::warn!(instance = %target.instance, "cannot hand over to the prober ({e}); starting a refresher");
+            false
+        }
+    }
 }
 
 /// Run the matching rules in this call, one after the other. A STOP call
@@ -215,9 +254,10 @@ fn run_rules(cfg: &Config, event: &Event, started: std::time::Instant) {
 /// returns from here.
 fn start_refresher(
     plan: Plan,
-    role: Role,
+    mut role: Role,
     group: Option<String>,
     mut lock: lock::InstanceLock,
+    prepare: crate::handoff::Prepare,
 ) -> Result<(), Error> {
     let instance = plan.instance.clone();
     let what = match role {
@@ -248,13 +288,30 @@ fn start_refresher(
             }
             process::protect_from_oom_killer();
             let code = match ProcessId::current() {
-                Some(me) => match lock.record_owner(me, &instance, group.as_deref()) {
-                    Ok(()) => refresh::run(plan, role, ready),
-                    Err(e) => {
-                        tracing::error!(instance = %instance, "{e}");
-                        1
+                Some(me) => {
+                    let recorded = match &role {
+                        Role::Refresh(_) => lock.record_owner(me, &instance, group.as_deref()),
+                        Role::Probe(..) => lock.record_prober(me, &instance, group.as_deref()),
+                    };
+                    match recorded {
+                        Ok(()) => {
+                            if let Role::Probe(_, _, takeover) = &mut role {
+                                *takeover = Some(crate::handoff::Takeover {
+                                    lock,
+                                    me,
+                                    instance: instance.clone(),
+                                    group,
+                                    prepare,
+                                });
+                            }
+                            refresh::run(plan, role, ready)
+                        }
+                        Err(e) => {
+                            tracing::error!(instance = %instance, "{e}");
+                            1
+                        }
                     }
-                },
+                }
                 None => 1,
             };
             std::process::exit(code);

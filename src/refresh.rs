@@ -44,7 +44,12 @@ pub struct Plan {
 pub enum Role {
     /// `guard`: check for the instance's VIPs before each write (`guard.rs`).
     Refresh(Option<Guard>),
-    Probe(HealthPlan, health::probe::Precheck),
+    /// A notify-mode prober may become the refresher (`handoff.rs`).
+    Probe(
+        HealthPlan,
+        health::probe::Precheck,
+        Option<crate::handoff::Takeover>,
+    ),
 }
 
 /// How the refresher ended.
@@ -86,29 +91,57 @@ async fn supervise(mut plan: Plan, role: Role, ready: ReadyPipe) -> i32 {
         tracing::error!(instance = %plan.instance, "cannot install signal handlers");
         return 1;
     };
-    let watch = watch_keepalived(std::mem::take(&mut plan.keepalived));
+    let Ok(mut usr2) = signal(SignalKind::user_defined2()) else {
+        tracing::error!(instance = %plan.instance, "cannot install signal handlers");
+        return 1;
+    };
+    let mut watch = Box::pin(watch_keepalived(std::mem::take(&mut plan.keepalived)));
     ready.signal();
     let instance = plan.instance.clone();
 
-    let (work, what): (std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>, _) = match role {
+    // The provider a prober probes with, handed on warm to the refresher
+    // it may become.
+    let provider = SharedProvider::default();
+    let probe_spec = plan.spec.clone();
+    type Work = std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>;
+    let (mut work, mut what, mut takeover): (Work, _, Option<crate::handoff::Takeover>) = match role
+    {
         Role::Refresh(guard) => (
             Box::pin(refresh_all(plan, guard.map(Arc::new))),
             "refresher",
+            None,
         ),
-        Role::Probe(health, precheck) => {
+        Role::Probe(health, precheck, takeover) => {
             let health = Arc::new(Health::start(health, &instance));
-            let provider = SharedProvider::default();
-            (
-                Box::pin(health::probe::probe_all(plan, health, provider, precheck)),
-                "prober",
-            )
+            let probe = health::probe::probe_all(plan, health, provider.clone(), precheck);
+            (Box::pin(probe), "prober", takeover)
         }
     };
-    let ending = tokio::select! {
-        _ = term.recv() => Ending::Signalled("SIGTERM"),
-        _ = int.recv() => Ending::Signalled("SIGINT"),
-        _ = watch => Ending::KeepalivedGone,
-        _ = work => Ending::NothingLeft,
+    let mut may_take_over = takeover.is_some();
+    let ending = loop {
+        tokio::select! {
+            _ = term.recv() => break Ending::Signalled("SIGTERM"),
+            _ = int.recv() => break Ending::Signalled("SIGINT"),
+            _ = &mut watch => break Ending::KeepalivedGone,
+            _ = &mut work => break Ending::NothingLeft,
+            Some(()) = usr2.recv(), if may_take_over => {
+                let Some((plan, guard)) = takeover.as_mut().and_then(|t| t.take()) else {
+                    continue;
+                };
+                // Dropping the probe's future ends its tasks.
+                let provider = if plan.spec == probe_spec {
+                    provider.clone()
+                } else {
+                    SharedProvider::default()
+                };
+                tracing::info!(instance = %instance, addresses = %crate::address::comma_list(&plan.addresses),
+                    "prober takes over as refresher (MASTER), on its open connection");
+                work = Box::pin(refresh_all_with(plan, guard.map(Arc::new), provider));
+                what = "refresher";
+                // `takeover` stays: it holds the lock.
+                may_take_over = false;
+            }
+        }
     };
     match ending {
         Ending::KeepalivedGone => {

@@ -49,6 +49,12 @@ pub fn load(config_path: &Path, dry_run: bool) -> Result<Setup, Error> {
     load_with(config::load(config_path)?, dry_run)
 }
 
+/// [`load`] without logging the config's warnings, for the long-running
+/// part that loads it again (a prober's check, its takeover).
+pub fn load_quietly(config_path: &Path, dry_run: bool) -> Result<Setup, Error> {
+    load_with(config::load_quietly(config_path)?, dry_run)
+}
+
 fn load_with(cfg: Config, dry_run: bool) -> Result<Setup, Error> {
     let spec = Spec::from_config(&cfg, dry_run)?;
     let kconf = load_keepalived(&cfg)?;
@@ -173,12 +179,24 @@ impl Setup {
     pub fn precheck(&self) -> crate::health::probe::Precheck {
         let path = self.cfg.path.clone();
         let dry_run = matches!(self.spec, Spec::DryRun { .. });
-        std::sync::Arc::new(move || {
-            let loaded = config::load_quietly(&path).map_err(Error::from);
-            loaded
-                .and_then(|cfg| load_with(cfg, dry_run))
-                .err()
-                .map(|e| e.to_string())
+        std::sync::Arc::new(move || load_quietly(&path, dry_run).err().map(|e| e.to_string()))
+    }
+
+    /// For a prober: how to become `instance`'s refresher with the config
+    /// as it will be then (see `handoff.rs`).
+    pub fn prepare_refresher(&self, instance: &str) -> crate::handoff::Prepare {
+        let path = self.cfg.path.clone();
+        let dry_run = matches!(self.spec, Spec::DryRun { .. });
+        let name = instance.to_string();
+        Box::new(move || {
+            let setup = load_quietly(&path, dry_run).map_err(|e| e.to_string())?;
+            let work = setup
+                .instance_work(&name, true)
+                .map_err(|e| e.to_string())?;
+            if work.addresses.is_empty() {
+                return Err("no addresses to manage".to_string());
+            }
+            Ok((setup.plan(&name, work.addresses, Vec::new()), work.guard))
         })
     }
 

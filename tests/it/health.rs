@@ -68,13 +68,13 @@ fn a_backup_probes_and_a_revoked_token_demotes_then_recovers() {
         w.log_text()
     );
     assert!(w.log_text().contains("this node cannot move the address"));
-    // MASTER replaces the prober with a refresher; STOP ends it, the file
-    // stays (deleted would read as "ready").
+    // MASTER: the prober refreshes now; STOP ends it, the file stays
+    // (deleted would read as "ready").
     let prober = w.refreshers();
     assert!(w.notify(&["INSTANCE", "VI_1", "MASTER"]).status.success());
-    assert!(!alive(prober[0]));
     assert!(mock.wait_for(T, |s| s.server_of("192.0.2.10") == Some(SERVER_A)));
     assert!(w.notify(&["INSTANCE", "VI_1", "STOP"]).status.success());
+    assert!(!alive(prober[0]));
     assert!(w.refreshers().is_empty());
     assert_eq!(value(&dir, "VI_1"), Some(0));
 }
@@ -299,4 +299,53 @@ fn a_token_file_gone_demotes_the_prober_and_its_return_restores() {
     assert!(w.log_text().contains("a MASTER call here would fail"));
     fs::rename(&away, &token).unwrap();
     assert!(poll_until(T, POLL, || value(&dir, "VI_1") == Some(0)));
+}
+
+#[test]
+fn master_hands_the_instance_to_the_running_prober() {
+    let mock = mock_cloudscale();
+    let (w, dir) = world(&mock, "");
+    assert!(w.notify(&["INSTANCE", "VI_1", "BACKUP"]).status.success());
+    let prober = w.refreshers();
+    assert_eq!(prober.len(), 1);
+    let record = || fs::read_to_string(w.lock_path("VI_1")).unwrap_or_default();
+    assert!(record().starts_with("floaty-prober "), "{}", record());
+    assert!(mock.wait_for(T, |s| s.requests().iter().any(|r| r.method == "GET")));
+    let out = w.notify(&["INSTANCE", "VI_1", "MASTER"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("the running prober took over"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(mock.wait_for(T, |s| s.server_of("192.0.2.10") == Some(SERVER_A)));
+    assert_eq!(w.refreshers(), prober, "the same process refreshes");
+    assert!(
+        record().starts_with(&format!("floaty-refresher {} ", prober[0])),
+        "{}",
+        record()
+    );
+    // It is a refresher now: BACKUP stops it (and starts a new prober).
+    assert!(w.notify(&["INSTANCE", "VI_1", "BACKUP"]).status.success());
+    assert!(!alive(prober[0]));
+    assert!(record().starts_with("floaty-prober "), "{}", record());
+    assert_eq!(value(&dir, "VI_1"), Some(0));
+}
+
+#[test]
+fn a_prober_that_does_not_answer_is_replaced_by_a_cold_refresher() {
+    let mock = mock_cloudscale();
+    let (w, _dir) = world(&mock, "lock-timeout: 2s\n");
+    assert!(w.notify(&["INSTANCE", "VI_1", "BACKUP"]).status.success());
+    let prober = w.refreshers();
+    assert_eq!(prober.len(), 1);
+    unsafe { libc::kill(prober[0], libc::SIGSTOP) };
+    let out = w.notify(&["INSTANCE", "VI_1", "MASTER"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("took over"), "{}", stderr(&out));
+    assert!(mock.wait_for(T, |s| s.server_of("192.0.2.10") == Some(SERVER_A)));
+    let now = w.refreshers();
+    assert_eq!(now.len(), 1);
+    assert_ne!(now, prober);
+    assert!(!alive(prober[0]), "the stopped prober was killed");
 }
