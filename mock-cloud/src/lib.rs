@@ -20,6 +20,7 @@ pub mod exoscale;
 mod fault;
 mod http;
 mod metadata;
+mod tls;
 
 pub use cloudscale::{Cloudscale, State};
 pub use exoscale::Exoscale;
