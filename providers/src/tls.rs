@@ -49,7 +49,7 @@ impl CaBundle {
             let number = count + 1;
             let der = item.map_err(|e| CaBundleError::BadPem {
                 number,
-                why: e.to_string(),
+                why: pem_problem(&e),
             })?;
             webpki::anchor_from_trusted_cert(&der).map_err(|e| CaBundleError::BadCertificate {
                 number,
@@ -83,6 +83,18 @@ impl CaBundle {
                 crate::http::chain(&e)
             ))
         })
+    }
+}
+
+/// The PEM reader's error in words: its own text quotes the marker as a
+/// list of byte values.
+fn pem_problem(e: &rustls_pki_types::pem::Error) -> String {
+    use rustls_pki_types::pem::Error;
+    match e {
+        Error::MissingSectionEnd { .. } => "a BEGIN line without its END line".into(),
+        Error::IllegalSectionStart { .. } => "a malformed BEGIN line".into(),
+        Error::Base64Decode(why) => format!("bad base64 ({why})"),
+        other => other.to_string(),
     }
 }
 
@@ -133,10 +145,11 @@ mod tests {
         ));
         let ca = ca_pem();
         let unterminated = format!("{ca}-----BEGIN CERTIFICATE-----\nAAAA\n");
-        assert!(matches!(
-            CaBundle::from_pem(unterminated.as_bytes()),
-            Err(CaBundleError::BadPem { number: 2, .. })
-        ));
+        let e = CaBundle::from_pem(unterminated.as_bytes()).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "certificate 2 is not valid PEM: a BEGIN line without its END line"
+        );
         // Valid base64 of something that is no certificate.
         let not_x509 = format!(
             "{ca}-----BEGIN CERTIFICATE-----\naGVsbG8gd29ybGQ=\n-----END CERTIFICATE-----\n"
