@@ -121,7 +121,13 @@ impl Cloudscale {
     /// (what floaty's `ca-file` should hold). Faults and the request log
     /// work as in the clear.
     pub fn start_tls(token: &str) -> io::Result<Cloudscale> {
-        Cloudscale::serve(TcpListener::bind("127.0.0.1:0")?, token, true)
+        Cloudscale::try_start_tls_on(TcpListener::bind("127.0.0.1:0")?, token)
+    }
+
+    /// [`Cloudscale::start_tls`] on a listener the caller bound; the
+    /// certificate also names the listener's address.
+    pub fn try_start_tls_on(listener: TcpListener, token: &str) -> io::Result<Cloudscale> {
+        Cloudscale::serve(listener, token, true)
     }
 
     fn serve(listener: TcpListener, token: &str, tls: bool) -> io::Result<Cloudscale> {

@@ -163,7 +163,12 @@ impl Exoscale {
     /// Like [`Exoscale::start`], over HTTPS with a certificate from a CA
     /// made for this mock alone ([`Exoscale::ca_pem`]).
     pub fn start_tls(key: &str, secret: &str) -> io::Result<Exoscale> {
-        Exoscale::serve(TcpListener::bind("127.0.0.1:0")?, key, secret, true)
+        Exoscale::start_tls_on(TcpListener::bind("127.0.0.1:0")?, key, secret)
+    }
+
+    /// [`Exoscale::start_tls`] on a listener the caller bound.
+    pub fn start_tls_on(listener: TcpListener, key: &str, secret: &str) -> io::Result<Exoscale> {
+        Exoscale::serve(listener, key, secret, true)
     }
 
     fn serve(listener: TcpListener, key: &str, secret: &str, tls: bool) -> io::Result<Exoscale> {

@@ -542,10 +542,27 @@ async fn https_with_the_ca_bundle_moves_the_address() {
     })
     .await
     .expect("provider");
+    // Faults and the request log work over TLS as in the clear.
+    m.set_fault_times(Fault::Status(503, String::new()), 1);
+    let e = p
+        .refresh(ip(V4), Mode::Write, &crate::Open)
+        .await
+        .expect_err("503");
+    assert!(e.to_string().contains("HTTP 503"), "{e}");
+    m.set_fault_times(Fault::Reset, 1);
+    p.refresh(ip(V4), Mode::Write, &crate::Open)
+        .await
+        .expect_err("reset");
     let out = p.refresh(ip(V4), Mode::Write, &crate::Open).await;
     assert_eq!(out.expect("moved"), Outcome::Moved { previous: None });
     assert_eq!(m.server_of(V4).as_deref(), Some(HERE));
-    assert_eq!(m.patch_count(V4), 1);
+    assert_eq!(m.patch_count(V4), 3);
+    let statuses: Vec<Option<u16>> = m.requests().iter().map(|r| r.status).collect();
+    assert_eq!(statuses, [Some(503), None, Some(204)]);
+    assert!(m
+        .requests()
+        .iter()
+        .all(|r| r.method == "PATCH" && r.authorization.is_some()));
 }
 
 #[tokio::test]
