@@ -423,15 +423,14 @@ fn connection(
         // The handshake runs inside the first read: a client that refuses
         // the certificate ends the connection there, before any request
         // is logged, as with a real server.
-        Some(config) => match rustls::ServerConnection::new(config) {
-            Ok(conn) => {
+        Some(config) => {
+            if let Ok(conn) = rustls::ServerConnection::new(config) {
                 let mut tls = rustls::StreamOwned::new(conn, stream);
                 serve(&mut tls, handler.as_ref(), &stop);
                 tls.conn.send_close_notify();
                 let _ = tls.flush();
             }
-            Err(_) => {}
-        },
+        }
     }
     lock(&stop.conns).remove(&id);
 }
