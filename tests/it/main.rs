@@ -16,4 +16,5 @@ mod pair;
 mod processes;
 mod rules;
 mod secrets;
+mod tls;
 mod wrappers;
