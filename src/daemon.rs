@@ -35,7 +35,7 @@ use crate::address;
 use crate::backoff::Schedule;
 use crate::cli::Options;
 use crate::error::Error;
-use crate::event::{Event, Kind, State};
+use crate::event::{Event, Kind, LowerPriority, State};
 use crate::fifo::{self, FifoError, Line};
 use crate::lock::{self, InstanceLock, Patience};
 use crate::process::{self, ProcessHandle, ProcessId};
@@ -116,6 +116,8 @@ struct Running {
     /// Settings that, when changed by a reload, need a restart.
     settings: Settings,
     task: JoinHandle<()>,
+    /// Pokes the task on `MASTER_RX_LOWER_PRI` (`reassert.rs`).
+    trigger: crate::reassert::Trigger,
 }
 
 /// What a running refresher was started with; compared whole on reload.
@@ -286,6 +288,10 @@ impl Daemon {
                 self.apply(&event);
                 Some(event)
             }
+            Ok(Line::LowerPriority(lp)) => {
+                self.reassert(&lp);
+                None
+            }
             Ok(Line::Ignored(what)) => {
                 tracing::debug!(line = %crate::text::clip(&String::from_utf8_lossy(bytes), 200), "FIFO: skipped {what}");
                 None
@@ -402,6 +408,7 @@ impl Daemon {
             self.provider = refresh::SharedProvider::default();
             self.provider_spec = Some(self.setup.spec.clone());
         }
+        let (trigger, pauses) = crate::reassert::channel(instance, &addresses);
         // The same split-brain guard as notify mode (`setup.rs` made it):
         // a late or stale MASTER line must not move the address while
         // another node holds the VIPs.
@@ -409,6 +416,7 @@ impl Daemon {
             plan,
             guard.map(Arc::new),
             self.provider.clone(),
+            pauses,
         ));
         self.running.insert(
             instance.to_string(),
@@ -416,9 +424,25 @@ impl Daemon {
                 addresses,
                 settings,
                 task,
+                trigger,
             },
         );
         false
+    }
+
+    /// `MASTER_RX_LOWER_PRI`: poke the instance's refresher, if one runs
+    /// (split-brain repair, `reassert.rs`). None runs: this node is not
+    /// refreshing it, so there is nothing to re-assert.
+    fn reassert(&mut self, lp: &LowerPriority) {
+        let running = self
+            .running
+            .iter_mut()
+            .find(|(name, _)| crate::event::name_matches(&lp.name, name));
+        match running {
+            Some((_, r)) if !r.task.is_finished() => r.trigger.poke(lp.priority),
+            _ => tracing::debug!(name = %lp.name,
+                "MASTER_RX_LOWER_PRI for an instance with no refresher running: nothing to re-assert"),
+        }
     }
 
     fn stop(&mut self, instance: &str, why: &str) {
@@ -576,6 +600,7 @@ impl Holder {
         plan: Plan,
         guard: Option<Arc<crate::guard::Guard>>,
         provider: refresh::SharedProvider,
+        pauses: crate::reassert::Pauses,
     ) {
         let instance = plan.instance.clone();
         let mut schedule = Schedule::new(&plan.back_off);
@@ -604,7 +629,7 @@ impl Holder {
         }
         let addresses = address::comma_list(&plan.addresses);
         tracing::info!(instance = %instance, addresses = %addresses, "refresher started");
-        refresh::refresh_all_with(plan, guard, provider).await;
+        refresh::refresh_all_with(plan, guard, provider, pauses).await;
         drop(held);
     }
 }

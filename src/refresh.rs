@@ -22,6 +22,7 @@ use crate::config::BackOff;
 use crate::guard::Guard;
 use crate::process::ReadyPipe;
 use crate::provider::Spec;
+use crate::reassert::{Pauses, Wake};
 
 /// Everything the refresher needs, prepared (and validated) before the fork.
 pub struct Plan {
@@ -68,9 +69,12 @@ pub fn run(plan: Plan, guard: Option<Guard>, ready: ReadyPipe) -> i32 {
 }
 
 async fn supervise(mut plan: Plan, guard: Option<Guard>, ready: ReadyPipe) -> i32 {
-    let (Ok(mut term), Ok(mut int)) = (
+    // SIGUSR1 before `ready`: the call that pokes us (`poke.rs`) checks
+    // that we catch it, and its default action would end us.
+    let (Ok(mut term), Ok(mut int), Ok(usr1)) = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
+        signal(SignalKind::user_defined1()),
     ) else {
         tracing::error!(instance = %plan.instance, "cannot install signal handlers");
         return 1;
@@ -79,8 +83,10 @@ async fn supervise(mut plan: Plan, guard: Option<Guard>, ready: ReadyPipe) -> i3
     ready.signal();
     let instance = plan.instance.clone();
 
-    let work = refresh_all(plan, guard.map(Arc::new));
+    let (trigger, pauses) = crate::reassert::channel(&instance, &plan.addresses);
+    let work = refresh_all(plan, guard.map(Arc::new), pauses);
     let ending = tokio::select! {
+        _ = crate::reassert::poke_on_signal(usr1, trigger) => unreachable!("never ends"),
         _ = term.recv() => Ending::Signalled("SIGTERM"),
         _ = int.recv() => Ending::Signalled("SIGINT"),
         _ = watch => Ending::KeepalivedGone,
@@ -135,14 +141,19 @@ pub type SharedProvider = Arc<tokio::sync::OnceCell<Arc<dyn Provider>>>;
 /// Refresh every address of `plan` until dropped (the forked refresher runs
 /// it to its end; the FIFO daemon aborts it when the instance leaves
 /// MASTER), writing only while `guard`, if any, finds the instance's VIPs
-/// on this node.
-pub async fn refresh_all(plan: Plan, guard: Option<Arc<Guard>>) {
-    refresh_all_with(plan, guard, SharedProvider::default()).await
+/// on this node; `pauses` cut its waits short for split-brain repair.
+pub async fn refresh_all(plan: Plan, guard: Option<Arc<Guard>>, pauses: Pauses) {
+    refresh_all_with(plan, guard, SharedProvider::default(), pauses).await
 }
 
 /// [`refresh_all`] with a provider shared with other refreshers (built by
 /// whichever needs it first); `provider` must come from `plan.spec`.
-pub async fn refresh_all_with(plan: Plan, guard: Option<Arc<Guard>>, provider: SharedProvider) {
+pub async fn refresh_all_with(
+    plan: Plan,
+    guard: Option<Arc<Guard>>,
+    provider: SharedProvider,
+    pauses: Pauses,
+) {
     let provider = provider.get_or_init(|| build_provider(&plan)).await.clone();
     let mut set = JoinSet::new();
     for addr in plan.addresses.iter().copied() {
@@ -154,6 +165,7 @@ pub async fn refresh_all_with(plan: Plan, guard: Option<Arc<Guard>>, provider: S
             back_off: plan.back_off,
             provider: provider.clone(),
             guard: guard.clone(),
+            pauses: pauses.clone(),
         };
         set.spawn(task.run());
     }
@@ -184,18 +196,28 @@ struct Task {
     back_off: BackOff,
     provider: Arc<dyn Provider>,
     guard: Option<Arc<Guard>>,
+    pauses: Pauses,
 }
 
 impl Task {
-    async fn run(self) {
+    async fn run(mut self) {
         // The first refresh after MASTER writes blindly: the address is
         // almost surely elsewhere, and a read would cost a round trip.
         let mut mode = Mode::Write;
+        let mut this_round = mode;
         loop {
-            if self.attempt_until_done(mode).await {
+            if self.attempt_until_done(this_round).await {
                 mode = Mode::Verify;
             }
-            tokio::time::sleep(jittered(self.interval, fastrand::f64())).await;
+            // A re-assert reads first: the address is most likely here.
+            this_round = match self
+                .pauses
+                .wait(jittered(self.interval, fastrand::f64()))
+                .await
+            {
+                Wake::Interval => mode,
+                Wake::Reassert => Mode::Verify,
+            };
         }
     }
 
