@@ -53,7 +53,7 @@ fn floaty_processes(w: &World, except: &[i32]) -> Vec<i32> {
     pids()
         .into_iter()
         .filter(|p| !except.contains(p) && alive(*p))
-        .filter(|p| cmdline(*p).iter().any(|a| *a == config))
+        .filter(|p| cmdline(*p).contains(&config))
         .collect()
 }
 
