@@ -7,4 +7,5 @@ pub mod e2e;
 pub mod fifo_e2e;
 pub mod lab;
 mod many;
+mod partition;
 mod split_brain;
