@@ -18,6 +18,7 @@
 //! it last longer, so a partition of any length costs one read per address
 //! every [`BURST_EVERY`], not one per event.
 
+use std::convert::Infallible;
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -157,11 +158,11 @@ impl Trigger {
 
 /// The forked refresher's pokes: SIGUSR1, sent by the notify call for
 /// `MASTER_RX_LOWER_PRI` (`poke.rs`). Never ends.
-pub async fn poke_on_signal(mut usr1: Signal, mut trigger: Trigger) {
+pub async fn poke_on_signal(mut usr1: Signal, mut trigger: Trigger) -> Infallible {
     while usr1.recv().await.is_some() {
         trigger.poke(None);
     }
-    std::future::pending::<()>().await
+    std::future::pending().await
 }
 
 #[cfg(test)]

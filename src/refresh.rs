@@ -86,7 +86,7 @@ async fn supervise(mut plan: Plan, guard: Option<Guard>, ready: ReadyPipe) -> i3
     let (trigger, pauses) = crate::reassert::channel(&instance, &plan.addresses);
     let work = refresh_all(plan, guard.map(Arc::new), pauses);
     let ending = tokio::select! {
-        _ = crate::reassert::poke_on_signal(usr1, trigger) => unreachable!("never ends"),
+        never = crate::reassert::poke_on_signal(usr1, trigger) => match never {},
         _ = term.recv() => Ending::Signalled("SIGTERM"),
         _ = int.recv() => Ending::Signalled("SIGINT"),
         _ = watch => Ending::KeepalivedGone,
