@@ -24,12 +24,14 @@ pub fn run(config_path: &Path, event: &LowerPriority, opts: &Options) -> Result<
     let instance = crate::text::shown(&work.instance);
     let instance = instance.as_str();
     let priority = event.priority.map(i64::from).unwrap_or(-1);
+    // keepalived repeats the event every second: the refresher says at
+    // info when a burst starts, these calls only at debug.
     match lock::poke(&work.lock_path, &work.instance)? {
-        Poked::Refresher { pid } => tracing::info!(instance, priority, pid,
+        Poked::Refresher { pid } => tracing::debug!(instance, priority, pid,
             "keepalived event MASTER_RX_LOWER_PRI: asked the refresher to re-assert the address"),
         Poked::Nothing => tracing::info!(instance, priority,
             "keepalived event MASTER_RX_LOWER_PRI, but no refresher runs for this instance: nothing to re-assert"),
-        Poked::Daemon { pid } => tracing::info!(instance, priority, pid,
+        Poked::Daemon { pid } => tracing::debug!(instance, priority, pid,
             "keepalived event MASTER_RX_LOWER_PRI: the FIFO daemon refreshes this instance and acts on the FIFO's own line; nothing signalled"),
         Poked::Deaf { pid } => tracing::warn!(instance, priority, pid,
             "keepalived event MASTER_RX_LOWER_PRI: the refresher does not take re-assert requests (started by an older floaty?); left alone, its next refresh repairs the address"),

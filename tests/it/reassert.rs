@@ -88,6 +88,45 @@ fn a_lower_priority_call_makes_the_refresher_take_the_address_back() {
 }
 
 #[test]
+fn a_sync_group_members_refresher_is_found_by_its_instance_name() {
+    let mock = mock_cloudscale();
+    let w = World::new(&mock.url(), SERVER_A, "");
+    let out = w.notify(&["GROUP", "G1", "MASTER", "0"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let all = ["192.0.2.10", "192.0.2.20", "192.0.2.21"];
+    assert!(mock.wait_for(T, |s| all
+        .iter()
+        .all(|ip| s.server_of(ip) == Some(SERVER_A))));
+    let mut pids = w.refreshers();
+    pids.sort_unstable();
+    assert_eq!(pids.len(), 2);
+    assert!(wait_until(T, || pids.iter().all(|p| catches_usr1(*p))));
+    mock.add_floating_ip("192.0.2.21", Some(SERVER_B));
+    let before = mock.requests().len();
+
+    // keepalived names the member, quoted as keepalived.conf has it.
+    let out = w.notify(&["INSTANCE", "'VI.b'", "MASTER_RX_LOWER_PRI", "100"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        mock.wait_for(T, |s| s.server_of("192.0.2.21") == Some(SERVER_A)),
+        "{}",
+        w.log_text()
+    );
+    // Only 'VI.b''s refresher was asked: no request for VI_1's address.
+    let paths: Vec<String> = mock.requests()[before..]
+        .iter()
+        .map(|r| r.path.clone())
+        .collect();
+    assert!(
+        paths.iter().all(|p| !p.ends_with("192.0.2.10")),
+        "{paths:?}"
+    );
+    let mut now = w.refreshers();
+    now.sort_unstable();
+    assert_eq!(now, pids, "both refreshers still run");
+}
+
+#[test]
 fn a_lower_priority_call_with_no_refresher_starts_nothing() {
     let mock = mock_cloudscale();
     let w = World::new(&mock.url(), SERVER_A, "");
