@@ -13,6 +13,7 @@ use clap_complete::Shell;
 use crate::event::{Event, EventError, LowerPriority, RX_LOWER_PRI};
 
 const USAGE: &str = "floaty [FLAGS] CONFIG INSTANCE|GROUP NAME STATE [PRIORITY]
+       floaty [FLAGS] CONFIG INSTANCE NAME MASTER_RX_LOWER_PRI [PRIORITY]
        floaty [FLAGS] -T|--test CONFIG
        floaty [FLAGS] --check CONFIG
        floaty [FLAGS] --fifo CONFIG FIFO";
