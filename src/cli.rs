@@ -16,7 +16,8 @@ const USAGE: &str = "floaty [FLAGS] CONFIG INSTANCE|GROUP NAME STATE [PRIORITY]
        floaty [FLAGS] CONFIG INSTANCE NAME MASTER_RX_LOWER_PRI [PRIORITY]
        floaty [FLAGS] -T|--test CONFIG
        floaty [FLAGS] --check CONFIG
-       floaty [FLAGS] --fifo CONFIG FIFO";
+       floaty [FLAGS] --fifo CONFIG FIFO
+       floaty [FLAGS] --drain|--undrain CONFIG [INSTANCE...]";
 
 /// Keep cloud floating IPs pointed at the keepalived VRRP MASTER.
 #[derive(Debug, Parser)]
@@ -49,6 +50,14 @@ pub struct RawArgs {
     /// Read events from keepalived's notify FIFO (CONFIG FIFO).
     #[arg(long, conflicts_with = "test")]
     pub fifo: bool,
+
+    /// Maintenance: make keepalived FAULT these instances (all without INSTANCE) through their track files, so the peer takes over; lasts until --undrain.
+    #[arg(long, conflicts_with_all = ["test", "fifo", "check", "undrain"])]
+    pub drain: bool,
+
+    /// End a --drain: the track files go back to what this node's probes measured.
+    #[arg(long, conflicts_with_all = ["test", "fifo", "check"])]
+    pub undrain: bool,
 
     /// Where logs go; by default stderr, or the journal (else syslog) when
     /// stderr is /dev/null, as it is when keepalived runs floaty directly.
@@ -88,6 +97,12 @@ pub enum Command {
     Fifo {
         config: PathBuf,
         fifo: PathBuf,
+    },
+    /// `--drain` (`drain: true`) or `--undrain`; no instances: all of them.
+    Drain {
+        config: PathBuf,
+        instances: Vec<String>,
+        drain: bool,
     },
     /// Hidden packaging helper: `floaty generate man|completions SHELL`.
     Generate(Artifact),
@@ -285,6 +300,20 @@ impl RawArgs {
                 .map_err(|_| count("--check", "CONFIG", "--check CONFIG"))?;
             Command::Check {
                 config: config.into(),
+            }
+        } else if self.drain || self.undrain {
+            let flag = if self.drain { "--drain" } else { "--undrain" };
+            let Some((config, instances)) = args.split_first() else {
+                return Err(count(
+                    flag,
+                    "CONFIG [INSTANCE...]",
+                    "--drain|--undrain CONFIG [INSTANCE...]",
+                ));
+            };
+            Command::Drain {
+                config: config.into(),
+                instances: instances.to_vec(),
+                drain: self.drain,
             }
         } else if self.fifo {
             let [config, fifo] = <[String; 2]>::try_from(args.clone())

@@ -110,14 +110,17 @@ pub fn run(config_path: &Path, fifo_path: &Path, opts: &Options) -> Result<(), E
     result
 }
 
-/// One MASTER instance being refreshed.
+/// One instance's task: a MASTER's refresher, or (with a track file) the
+/// prober of one that is not.
 struct Running {
+    probe: bool,
     addresses: Vec<IpAddr>,
     /// Settings that, when changed by a reload, need a restart.
     settings: Settings,
     task: JoinHandle<()>,
-    /// Pokes the task on `MASTER_RX_LOWER_PRI` (`reassert.rs`).
-    trigger: crate::reassert::Trigger,
+    /// Pokes a refresher on `MASTER_RX_LOWER_PRI` (`reassert.rs`); none
+    /// for a prober.
+    trigger: Option<crate::reassert::Trigger>,
 }
 
 /// What a running refresher was started with; compared whole on reload.
@@ -130,6 +133,9 @@ struct Settings {
     lock_file_template: crate::config::LockTemplate,
     lock_timeout: Duration,
     verify_master: crate::config::VerifyMaster,
+    track_file_template: Option<crate::config::LockTemplate>,
+    demote_by: i32,
+    health_interval: Duration,
 }
 
 struct Daemon {
@@ -197,6 +203,10 @@ impl Daemon {
         if !keepalived.is_empty() {
             self.adopt_masters();
         }
+        // With a track file, every instance not MASTER has its prober from
+        // the start: keepalived must know before its first election whether
+        // this node could take over.
+        self.probe_the_rest();
 
         let (tx, mut rx) = mpsc::channel(256);
         let closing = Arc::new(AtomicBool::new(false));
@@ -350,6 +360,10 @@ impl Daemon {
         for target in targets {
             if event.state.is_master() {
                 self.start(target);
+            } else if matches!(event.state, State::Backup | State::Fault)
+                && self.setup.cfg.track_file_template.is_some()
+            {
+                self.start_probe(target);
             } else {
                 self.stop(&target.instance, event.state.as_str());
             }
@@ -366,6 +380,91 @@ impl Daemon {
             lock_file_template: c.lock_file_template.clone(),
             lock_timeout: c.lock_timeout,
             verify_master: c.verify_master,
+            track_file_template: c.track_file_template.clone(),
+            demote_by: c.demote_by,
+            health_interval: c.health_interval,
+        }
+    }
+
+    /// A prober for every instance that has no task, when health reporting
+    /// is on.
+    fn probe_the_rest(&mut self) {
+        if self.setup.cfg.track_file_template.is_none() {
+            return;
+        }
+        let idle: Vec<String> = self
+            .setup
+            .instances()
+            .into_iter()
+            .map(|(name, _)| name)
+            .filter(|name| !self.running.contains_key(name))
+            .collect();
+        for name in idle {
+            match self.setup.instance_work(&name, false) {
+                Ok(work) => {
+                    self.start_probe(work);
+                }
+                Err(e) => tracing::warn!(instance = %name, "{e}; not probing"),
+            }
+        }
+    }
+
+    /// Probe `work`'s instance (stopping its refresher), unless its prober
+    /// already runs with these settings. True when that is so.
+    fn start_probe(&mut self, work: Work) -> bool {
+        let settings = self.settings();
+        let instance = work.instance.clone();
+        if let Some(r) = self.running.get(&instance) {
+            if r.probe
+                && r.addresses == work.addresses
+                && r.settings == settings
+                && !r.task.is_finished()
+            {
+                return true;
+            }
+        }
+        self.stop(&instance, "probing instead");
+        let plan = self
+            .setup
+            .plan(&instance, work.addresses.clone(), Vec::new());
+        let Some(health) = plan.health.clone() else {
+            return false;
+        };
+        if work.addresses.is_empty() {
+            return false;
+        }
+        let holder = Holder {
+            path: work.lock_path,
+            patience: self
+                .setup
+                .patience(State::Backup, std::time::Instant::now()),
+            me: self.me,
+        };
+        self.renew_provider();
+        let task = self.workers.spawn(holder.hold_and_run(
+            plan,
+            // The daemon acts on MASTER with the config it holds (a broken
+            // file only fails the next reload): nothing to check again.
+            Job::Probe(health, Arc::new(|| None)),
+            self.provider.clone(),
+        ));
+        self.running.insert(
+            instance,
+            Running {
+                probe: true,
+                addresses: work.addresses,
+                settings,
+                task,
+                trigger: None,
+            },
+        );
+        false
+    }
+
+    fn renew_provider(&mut self) {
+        if self.provider_spec.as_ref() != Some(&self.setup.spec) {
+            self.provider = refresh::SharedProvider::default();
+            self.provider_spec = Some(self.setup.spec.clone());
         }
     }
 
@@ -390,7 +489,11 @@ impl Daemon {
         }
         let settings = self.settings();
         if let Some(r) = self.running.get(instance) {
-            if r.addresses == addresses && r.settings == settings && !r.task.is_finished() {
+            if !r.probe
+                && r.addresses == addresses
+                && r.settings == settings
+                && !r.task.is_finished()
+            {
                 tracing::debug!(instance, "already refreshing");
                 return true;
             }
@@ -404,27 +507,24 @@ impl Daemon {
                 .patience(State::Master, std::time::Instant::now()),
             me: self.me,
         };
-        if self.provider_spec.as_ref() != Some(&self.setup.spec) {
-            self.provider = refresh::SharedProvider::default();
-            self.provider_spec = Some(self.setup.spec.clone());
-        }
+        self.renew_provider();
         let (trigger, pauses) = crate::reassert::channel(instance, &addresses);
         // The same split-brain guard as notify mode (`setup.rs` made it):
         // a late or stale MASTER line must not move the address while
         // another node holds the VIPs.
-        let task = self.workers.spawn(holder.hold_and_refresh(
+        let task = self.workers.spawn(holder.hold_and_run(
             plan,
-            guard.map(Arc::new),
+            Job::Refresh(guard.map(Arc::new), pauses),
             self.provider.clone(),
-            pauses,
         ));
         self.running.insert(
             instance.to_string(),
             Running {
+                probe: false,
                 addresses,
                 settings,
                 task,
-                trigger,
+                trigger: Some(trigger),
             },
         );
         false
@@ -438,9 +538,9 @@ impl Daemon {
             .running
             .iter_mut()
             .find(|(name, _)| crate::event::name_matches(&lp.name, name));
-        match running {
-            Some((_, r)) if !r.task.is_finished() => r.trigger.poke(lp.priority),
-            _ => tracing::debug!(name = %lp.name,
+        match running.and_then(|(_, r)| r.trigger.as_mut().filter(|_| !r.task.is_finished())) {
+            Some(trigger) => trigger.poke(lp.priority),
+            None => tracing::debug!(name = %lp.name,
                 "MASTER_RX_LOWER_PRI for an instance with no refresher running: nothing to re-assert"),
         }
     }
@@ -449,7 +549,8 @@ impl Daemon {
         if let Some(r) = self.running.remove(instance) {
             // Dropping the task drops its lock guard, which releases the lock.
             r.task.abort();
-            tracing::info!(instance, "refresher stopped ({why}), lock released");
+            let what = if r.probe { "prober" } else { "refresher" };
+            tracing::info!(instance, "{what} stopped ({why}), lock released");
         }
     }
 
@@ -509,9 +610,20 @@ impl Daemon {
         self.setup = setup;
         self.rules = Arc::new(self.setup.cfg.rules.clone());
         let (mut kept, mut restarted, mut stopped) = (0, 0, 0);
-        let names: Vec<String> = self.running.keys().cloned().collect();
-        for name in names {
-            match self.setup.instance_work(&name, true) {
+        let names: Vec<(String, bool)> = self
+            .running
+            .iter()
+            .map(|(name, r)| (name.clone(), r.probe))
+            .collect();
+        for (name, probe) in names {
+            match self.setup.instance_work(&name, !probe) {
+                Ok(work) if probe => {
+                    if self.start_probe(work) {
+                        kept += 1;
+                    } else {
+                        restarted += 1;
+                    }
+                }
                 Ok(work) => {
                     if self.start(work) {
                         kept += 1;
@@ -526,6 +638,7 @@ impl Daemon {
                 }
             }
         }
+        self.probe_the_rest();
         tracing::info!(kept, restarted, stopped, "configuration reloaded");
         let _ = systemd::notify("READY=1");
     }
@@ -594,14 +707,14 @@ impl Drop for Held {
     }
 }
 
+/// What a [`Holder`] does once it has the lock.
+enum Job {
+    Refresh(Option<Arc<crate::guard::Guard>>, crate::reassert::Pauses),
+    Probe(crate::health::HealthPlan, crate::health::probe::Precheck),
+}
+
 impl Holder {
-    async fn hold_and_refresh(
-        self,
-        plan: Plan,
-        guard: Option<Arc<crate::guard::Guard>>,
-        provider: refresh::SharedProvider,
-        pauses: crate::reassert::Pauses,
-    ) {
+    async fn hold_and_run(self, plan: Plan, job: Job, provider: refresh::SharedProvider) {
         let instance = plan.instance.clone();
         let mut schedule = Schedule::new(&plan.back_off);
         let mut held = loop {
@@ -628,8 +741,17 @@ impl Holder {
             }
         }
         let addresses = address::comma_list(&plan.addresses);
-        tracing::info!(instance = %instance, addresses = %addresses, "refresher started");
-        refresh::refresh_all_with(plan, guard, provider, pauses).await;
+        match job {
+            Job::Refresh(guard, pauses) => {
+                tracing::info!(instance = %instance, addresses = %addresses, "refresher started");
+                refresh::refresh_all_with(plan, guard, provider, pauses).await;
+            }
+            Job::Probe(health, precheck) => {
+                tracing::info!(instance = %instance, addresses = %addresses, "prober started");
+                let health = Arc::new(crate::health::Health::start(health, &instance));
+                crate::health::probe::probe_all(plan, health, provider, precheck).await;
+            }
+        }
         drop(held);
     }
 }

@@ -42,6 +42,14 @@ pub enum Error {
     /// A lock directory other users could write: found before any lock.
     #[error(transparent)]
     LockPlace(LockError),
+    /// A track-file directory that is missing or unsafe: found before any
+    /// lock.
+    #[error(transparent)]
+    TrackPlace(crate::health::TrackFileError),
+    #[error(transparent)]
+    TrackFile(crate::health::TrackFileError),
+    #[error("{flag} needs `track-file-template` in {}: without a track file keepalived cannot be told (README, \"Health\")", shown_path(config))]
+    NoTrackFile { config: PathBuf, flag: &'static str },
     #[error("cannot fork the refresher: {0}")]
     Fork(#[source] std::io::Error),
     #[error("cannot write the report: {0}")]
@@ -64,8 +72,11 @@ impl Error {
             | Error::UnknownInstance { .. }
             | Error::UnknownGroup { .. }
             | Error::Fifo(_)
-            | Error::LockPlace(_) => 2,
+            | Error::LockPlace(_)
+            | Error::TrackPlace(_)
+            | Error::NoTrackFile { .. } => 2,
             Error::Lock(_)
+            | Error::TrackFile(_)
             | Error::Fork(_)
             | Error::Output(_)
             | Error::SelfTest(_)

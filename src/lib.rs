@@ -55,6 +55,8 @@ pub mod event;
 pub mod fifo;
 mod generate;
 mod guard;
+mod handoff;
+mod health;
 pub mod keepalived;
 mod lock;
 pub mod logging;
@@ -88,6 +90,11 @@ pub fn run(raw: RawArgs, options: &Options) -> Result<(), Error> {
         Command::Test { config } => selftest::run(&config::load(&config)?, options),
         Command::Check { config } => check::run(&config),
         Command::Fifo { config, fifo } => daemon::run(&config, &fifo, options),
+        Command::Drain {
+            config,
+            instances,
+            drain,
+        } => health::drain::run(&config, &instances, drain),
         Command::Generate(artifact) => generate::run(artifact).map_err(Error::Generate),
     }
 }

@@ -17,7 +17,7 @@ use crate::error::Error;
 use crate::event::{Event, State};
 use crate::lock;
 use crate::process::{self, Forked, ProcessHandle, ProcessId};
-use crate::refresh::{self, Plan};
+use crate::refresh::{self, Plan, Role};
 use crate::setup::{self, Setup, Work};
 use crate::stop::{self, Places};
 
@@ -40,10 +40,29 @@ pub fn run(config_path: &Path, event: &Event, opts: &Options) -> Result<(), Erro
     if event.state.is_master() {
         let (setup, work) = checked?;
         log_event(event);
-        return master(&setup, work, event, started);
+        return take_over(&setup, work, event, started, Take::Refresh);
     }
     log_event(event);
     match checked {
+        // With a track file, the lock holder of a BACKUP or FAULT instance
+        // is its prober (health/probe.rs), started like a refresher.
+        Ok((setup, work))
+            if setup.cfg.track_file_template.is_some()
+                && matches!(event.state, State::Backup | State::Fault) =>
+        {
+            let names: Vec<String> = work.iter().map(|w| w.instance.clone()).collect();
+            let recorded =
+                stop::with_recorded_members(event, names.clone(), &setup.cfg.lock_file_template);
+            let gone: Vec<String> = recorded
+                .into_iter()
+                .filter(|n| !names.contains(n))
+                .collect();
+            let mut failures = stop_names(&gone, &setup.cfg.stop_settings(), event, started);
+            if let Err(e) = take_over(&setup, work, event, started, Take::Probe) {
+                failures.insert(0, e);
+            }
+            first(failures)
+        }
         Ok((setup, work)) => {
             let names = work.into_iter().map(|w| w.instance).collect();
             let names = stop::with_recorded_members(event, names, &setup.cfg.lock_file_template);
@@ -92,9 +111,25 @@ fn first(failures: Vec<Error>) -> Result<(), Error> {
     }
 }
 
-/// MASTER: take each instance's lock (stopping the refresher that holds
-/// it), then fork a refresher that inherits the lock.
-fn master(setup: &Setup, work: Vec<Work>, event: &Event, started: Instant) -> Result<(), Error> {
+/// What the process forked for an instance does.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Take {
+    /// MASTER: refresh.
+    Refresh,
+    /// BACKUP or FAULT with a track file: probe.
+    Probe,
+}
+
+/// Take each instance's lock (stopping the refresher or prober that holds
+/// it), then fork the process that inherits the lock: a refresher on
+/// MASTER, a prober on BACKUP/FAULT when health reporting is on.
+fn take_over(
+    setup: &Setup,
+    work: Vec<Work>,
+    event: &Event,
+    started: Instant,
+    take: Take,
+) -> Result<(), Error> {
     let cfg = &setup.cfg;
     let patience = setup.patience(event.state, started);
     let keepalived = process::keepalived_ancestors();
@@ -106,6 +141,9 @@ fn master(setup: &Setup, work: Vec<Work>, event: &Event, started: Instant) -> Re
     for target in work {
         if let Some(legacy) = &legacy {
             stop::stop_legacy(&target.instance, legacy, patience);
+        }
+        if take == Take::Refresh && handed_to_prober(setup, &target, ticket.as_ref(), patience) {
+            continue;
         }
         let acquired = lock::acquire_in_order(
             &target.lock_path,
@@ -136,7 +174,16 @@ fn master(setup: &Setup, work: Vec<Work>, event: &Event, started: Instant) -> Re
             .filter_map(|id| ProcessHandle::open(*id).map(ProcessHandle::into_fd))
             .collect();
         let plan = setup.plan(&target.instance, target.addresses, watch);
-        if let Err(e) = start_refresher(plan, target.guard, target.group, lock) {
+        let role = match (take, plan.health.clone()) {
+            (Take::Probe, Some(health)) => Role::Probe(health, setup.precheck(), None),
+            (Take::Probe, None) => {
+                lock.release();
+                continue;
+            }
+            (Take::Refresh, _) => Role::Refresh(target.guard),
+        };
+        let prepare = setup.prepare_refresher(&target.instance);
+        if let Err(e) = start_refresher(plan, role, target.group, lock, prepare) {
             failures.push(e);
         }
     }
@@ -144,6 +191,41 @@ fn master(setup: &Setup, work: Vec<Work>, event: &Event, started: Instant) -> Re
     // and whether or not it failed: the event happened.
     run_rules(cfg, event, started);
     first(failures)
+}
+
+/// How long a MASTER call waits for the prober to take over before it
+/// stops it and forks a refresher instead (the prober answers within a
+/// millisecond or two: it reloads the config and rewrites its lock).
+const HANDOFF_WAIT: Duration = Duration::from_millis(300);
+
+/// MASTER with health reporting on: hand the instance to its running
+/// prober, whose connection to the API is open (`handoff.rs`). True when
+/// the prober refreshes now.
+fn handed_to_prober(
+    setup: &Setup,
+    target: &Work,
+    ticket: Option<&lock::Ticket>,
+    patience: lock::Patience,
+) -> bool {
+    let Some(ticket) = ticket else {
+        return false;
+    };
+    if setup.cfg.track_file_template.is_none() || target.addresses.is_empty() {
+        return false;
+    }
+    let wait = HANDOFF_WAIT.min(patience.timeout);
+    match lock::request_handoff(&target.lock_path, &target.instance, ticket, wait) {
+        Ok(lock::Handoff::Done { pid }) => {
+            tracing::info!(instance = %target.instance, addresses = %address::comma_list(&target.addresses), pid,
+                "refresher started (the running prober took over, on its open connection)");
+            true
+        }
+        Ok(lock::Handoff::NoProber) => false,
+        Err(e) => {
+            tracing::warn!(instance = %target.instance, "cannot hand over to the prober ({e}); starting a refresher");
+            false
+        }
+    }
 }
 
 /// Run the matching rules in this call, one after the other. A STOP call
@@ -172,23 +254,28 @@ fn run_rules(cfg: &Config, event: &Event, started: std::time::Instant) {
 /// returns from here.
 fn start_refresher(
     plan: Plan,
-    guard: Option<crate::guard::Guard>,
+    mut role: Role,
     group: Option<String>,
     mut lock: lock::InstanceLock,
+    prepare: crate::handoff::Prepare,
 ) -> Result<(), Error> {
     let instance = plan.instance.clone();
+    let what = match role {
+        Role::Refresh(_) => "refresher",
+        Role::Probe(..) => "prober",
+    };
     let addresses = address::comma_list(&plan.addresses);
     let lets_go = crate::logging::refresher_lets_go_of_stderr();
     match process::fork_detached(READY_TIMEOUT).map_err(Error::Fork)? {
         Forked::Parent { child, ready } => {
             if ready {
-                tracing::info!(instance = %instance, addresses = %addresses, pid = child, "refresher started");
+                tracing::info!(instance = %instance, addresses = %addresses, pid = child, "{what} started");
                 if lets_go {
                     tracing::info!(instance = %instance, pid = child,
-                        "the refresher logs to syslog: stderr is a pipe or socket, which it would hold open until the next event");
+                        "the {what} logs to syslog: stderr is a pipe or socket, which it would hold open until the next event");
                 }
             } else {
-                tracing::warn!(instance = %instance, pid = child, "refresher did not report running in time");
+                tracing::warn!(instance = %instance, pid = child, "{what} did not report running in time");
             }
             // Our copy of the lock fd closes here; the child's keeps the lock.
             drop(lock);
@@ -201,13 +288,30 @@ fn start_refresher(
             }
             process::protect_from_oom_killer();
             let code = match ProcessId::current() {
-                Some(me) => match lock.record_owner(me, &instance, group.as_deref()) {
-                    Ok(()) => refresh::run(plan, guard, ready),
-                    Err(e) => {
-                        tracing::error!(instance = %instance, "{e}");
-                        1
+                Some(me) => {
+                    let recorded = match &role {
+                        Role::Refresh(_) => lock.record_owner(me, &instance, group.as_deref()),
+                        Role::Probe(..) => lock.record_prober(me, &instance, group.as_deref()),
+                    };
+                    match recorded {
+                        Ok(()) => {
+                            if let Role::Probe(_, _, takeover) = &mut role {
+                                *takeover = Some(crate::handoff::Takeover {
+                                    lock,
+                                    me,
+                                    instance: instance.clone(),
+                                    group,
+                                    prepare,
+                                });
+                            }
+                            refresh::run(plan, role, ready)
+                        }
+                        Err(e) => {
+                            tracing::error!(instance = %instance, "{e}");
+                            1
+                        }
                     }
-                },
+                }
                 None => 1,
             };
             std::process::exit(code);

@@ -20,6 +20,7 @@ use tokio::task::JoinSet;
 use crate::backoff::Schedule;
 use crate::config::BackOff;
 use crate::guard::Guard;
+use crate::health::{self, Health, HealthPlan, Verdict};
 use crate::process::ReadyPipe;
 use crate::provider::Spec;
 use crate::reassert::{Pauses, Wake};
@@ -34,6 +35,22 @@ pub struct Plan {
     pub spec: Spec,
     /// pidfds of the keepalived processes that started us.
     pub keepalived: Vec<OwnedFd>,
+    /// Where to tell keepalived whether this node can move the address
+    /// (`track-file-template`), if anywhere.
+    pub health: Option<HealthPlan>,
+}
+
+/// What the instance's long-running part does: refresh while MASTER,
+/// probe (read only, for the track file) otherwise.
+pub enum Role {
+    /// `guard`: check for the instance's VIPs before each write (`guard.rs`).
+    Refresh(Option<Guard>),
+    /// A notify-mode prober may become the refresher (`handoff.rs`).
+    Probe(
+        HealthPlan,
+        health::probe::Precheck,
+        Option<crate::handoff::Takeover>,
+    ),
 }
 
 /// How the refresher ended.
@@ -49,9 +66,8 @@ pub enum Ending {
 /// API in lockstep.
 const INTERVAL_JITTER: f64 = 0.1;
 
-/// Run the refresher to its end. Returns the process exit code.
-/// `guard`: check for the instance's VIPs before each write (`guard.rs`).
-pub fn run(plan: Plan, guard: Option<Guard>, ready: ReadyPipe) -> i32 {
+/// Run the refresher (or prober) to its end. Returns the process exit code.
+pub fn run(plan: Plan, role: Role, ready: ReadyPipe) -> i32 {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -62,13 +78,13 @@ pub fn run(plan: Plan, guard: Option<Guard>, ready: ReadyPipe) -> i32 {
             return 1;
         }
     };
-    let code = runtime.block_on(supervise(plan, guard, ready));
+    let code = runtime.block_on(supervise(plan, role, ready));
     // Do not wait for in-flight requests: dropping them is the cancellation.
     runtime.shutdown_background();
     code
 }
 
-async fn supervise(mut plan: Plan, guard: Option<Guard>, ready: ReadyPipe) -> i32 {
+async fn supervise(mut plan: Plan, role: Role, ready: ReadyPipe) -> i32 {
     // SIGUSR1 before `ready`: the call that pokes us (`poke.rs`) checks
     // that we catch it, and its default action would end us.
     let (Ok(mut term), Ok(mut int), Ok(usr1)) = (
@@ -79,26 +95,75 @@ async fn supervise(mut plan: Plan, guard: Option<Guard>, ready: ReadyPipe) -> i3
         tracing::error!(instance = %plan.instance, "cannot install signal handlers");
         return 1;
     };
-    let watch = watch_keepalived(std::mem::take(&mut plan.keepalived));
+    let Ok(mut usr2) = signal(SignalKind::user_defined2()) else {
+        tracing::error!(instance = %plan.instance, "cannot install signal handlers");
+        return 1;
+    };
+    let mut watch = Box::pin(watch_keepalived(std::mem::take(&mut plan.keepalived)));
     ready.signal();
     let instance = plan.instance.clone();
 
+    // Split-brain repair (`reassert.rs`): SIGUSR1 pokes the refresher,
+    // the one this process starts as or the one a prober becomes.
     let (trigger, pauses) = crate::reassert::channel(&instance, &plan.addresses);
-    let work = refresh_all(plan, guard.map(Arc::new), pauses);
-    let ending = tokio::select! {
-        never = crate::reassert::poke_on_signal(usr1, trigger) => match never {},
-        _ = term.recv() => Ending::Signalled("SIGTERM"),
-        _ = int.recv() => Ending::Signalled("SIGINT"),
-        _ = watch => Ending::KeepalivedGone,
-        _ = work => Ending::NothingLeft,
+    let mut pokes = Box::pin(crate::reassert::poke_on_signal(usr1, trigger));
+    // The provider a prober probes with, handed on warm to the refresher
+    // it may become.
+    let provider = SharedProvider::default();
+    let probe_spec = plan.spec.clone();
+    type Work = std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>;
+    let (mut work, mut what, mut takeover): (Work, _, Option<crate::handoff::Takeover>) = match role
+    {
+        Role::Refresh(guard) => (
+            Box::pin(refresh_all(plan, guard.map(Arc::new), pauses.clone())),
+            "refresher",
+            None,
+        ),
+        Role::Probe(health, precheck, takeover) => {
+            let health = Arc::new(Health::start(health, &instance));
+            let probe = health::probe::probe_all(plan, health, provider.clone(), precheck);
+            (Box::pin(probe), "prober", takeover)
+        }
+    };
+    let mut may_take_over = takeover.is_some();
+    let ending = loop {
+        tokio::select! {
+            never = &mut pokes => match never {},
+            _ = term.recv() => break Ending::Signalled("SIGTERM"),
+            _ = int.recv() => break Ending::Signalled("SIGINT"),
+            _ = &mut watch => break Ending::KeepalivedGone,
+            _ = &mut work => break Ending::NothingLeft,
+            Some(()) = usr2.recv(), if may_take_over => {
+                let Some((plan, guard)) = takeover.as_mut().and_then(|t| t.take()) else {
+                    continue;
+                };
+                // Dropping the probe's future ends its tasks.
+                let provider = if plan.spec == probe_spec {
+                    provider.clone()
+                } else {
+                    SharedProvider::default()
+                };
+                tracing::info!(instance = %instance, addresses = %crate::address::comma_list(&plan.addresses),
+                    "prober takes over as refresher (MASTER), on its open connection");
+                work = Box::pin(refresh_all_with(
+                    plan,
+                    guard.map(Arc::new),
+                    provider,
+                    pauses.clone(),
+                ));
+                what = "refresher";
+                // `takeover` stays: it holds the lock.
+                may_take_over = false;
+            }
+        }
     };
     match ending {
         Ending::KeepalivedGone => {
-            tracing::warn!(instance = %instance, "keepalived is gone; refresher stops")
+            tracing::warn!(instance = %instance, "keepalived is gone; {what} stops")
         }
-        Ending::Signalled(why) => tracing::info!(instance = %instance, "refresher stops ({why})"),
+        Ending::Signalled(why) => tracing::info!(instance = %instance, "{what} stops ({why})"),
         Ending::NothingLeft => {
-            tracing::info!(instance = %instance, "refresher stops (nothing left to do)")
+            tracing::info!(instance = %instance, "{what} stops (nothing left to do)")
         }
     }
     0
@@ -154,13 +219,28 @@ pub async fn refresh_all_with(
     provider: SharedProvider,
     pauses: Pauses,
 ) {
-    let provider = provider.get_or_init(|| build_provider(&plan)).await.clone();
+    // With a track file, the MASTER's own Verify rounds are its probes: a
+    // revoked token must be noticed within a health-interval, not a
+    // refresh-interval.
+    let health = plan
+        .health
+        .clone()
+        .map(|h| Arc::new(Health::start(h, &plan.instance)));
+    let interval = match &health {
+        Some(h) => plan.interval.min(h.interval()),
+        None => plan.interval,
+    };
+    let provider = provider
+        .get_or_init(|| build_provider(&plan, health.as_deref()))
+        .await
+        .clone();
     let mut set = JoinSet::new();
     for addr in plan.addresses.iter().copied() {
         let task = Task {
             instance: plan.instance.clone(),
             addr,
-            interval: plan.interval,
+            interval,
+            health: health.clone(),
             timeout: plan.timeout,
             back_off: plan.back_off,
             provider: provider.clone(),
@@ -174,12 +254,17 @@ pub async fn refresh_all_with(
 
 /// The provider may need the metadata service, which can be slow right
 /// after boot: keep trying on the back-off rather than give the address up.
-async fn build_provider(plan: &Plan) -> Arc<dyn Provider> {
+/// A provider that cannot be set up (no server of that id, ...) is this
+/// node's own trouble: `health` hears of it.
+pub(crate) async fn build_provider(plan: &Plan, health: Option<&Health>) -> Arc<dyn Provider> {
     let mut schedule = Schedule::new(&plan.back_off);
     loop {
         match plan.spec.build().await {
             Ok(p) => return p,
             Err(e) => {
+                if let Some(h) = health {
+                    h.report(&plan.instance, None, &Verdict::of_error(&e));
+                }
                 let wait = schedule.next().unwrap_or(plan.interval);
                 tracing::error!(instance = %plan.instance, "provider not ready: {e}; retrying in {wait:?}");
                 tokio::time::sleep(wait).await;
@@ -196,6 +281,7 @@ struct Task {
     back_off: BackOff,
     provider: Arc<dyn Provider>,
     guard: Option<Arc<Guard>>,
+    health: Option<Arc<Health>>,
     pauses: Pauses,
 }
 
@@ -209,12 +295,12 @@ impl Task {
             if self.attempt_until_done(this_round).await {
                 mode = Mode::Verify;
             }
+            let wait = match &self.health {
+                Some(h) if h.wants_recheck(Some(self.addr)) => health::RECHECK,
+                _ => jittered(self.interval, fastrand::f64()),
+            };
             // A re-assert reads first: the address is most likely here.
-            this_round = match self
-                .pauses
-                .wait(jittered(self.interval, fastrand::f64()))
-                .await
-            {
+            this_round = match self.pauses.wait(wait).await {
                 Wake::Interval => mode,
                 Wake::Reassert => Mode::Verify,
             };
@@ -246,6 +332,13 @@ impl Task {
             let result =
                 tokio::time::timeout(self.timeout, self.provider.refresh(self.addr, mode, gate))
                     .await;
+            if let Some(h) = &self.health {
+                match &result {
+                    // Nothing was learnt when the guard withheld the write.
+                    Ok(Err(ProviderError::Withheld { .. })) | Err(_) => {}
+                    Ok(r) => h.report(&self.instance, Some(self.addr), &Verdict::of(r)),
+                }
+            }
             let (error, retry_after) = match result {
                 Ok(Ok(outcome)) => {
                     self.log_outcome(mode, &outcome, &server);
@@ -301,7 +394,7 @@ impl Task {
     }
 }
 
-fn jittered(interval: Duration, unit: f64) -> Duration {
+pub(crate) fn jittered(interval: Duration, unit: f64) -> Duration {
     let factor = 1.0 + INTERVAL_JITTER * (2.0 * unit.clamp(0.0, 1.0) - 1.0);
     interval.mul_f64(factor)
 }

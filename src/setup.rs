@@ -19,6 +19,7 @@ use crate::config::{self, Config};
 use crate::error::Error;
 use crate::event::{Event, Kind, State};
 use crate::guard::Guard;
+use crate::health::{HealthPlan, TrackFile};
 use crate::keepalived::{self, KeepalivedConfig};
 use crate::lock::{self, Patience};
 use crate::provider::Spec;
@@ -45,7 +46,16 @@ pub struct Work {
 }
 
 pub fn load(config_path: &Path, dry_run: bool) -> Result<Setup, Error> {
-    let cfg = config::load(config_path)?;
+    load_with(config::load(config_path)?, dry_run)
+}
+
+/// [`load`] without logging the config's warnings, for the long-running
+/// part that loads it again (a prober's check, its takeover).
+pub fn load_quietly(config_path: &Path, dry_run: bool) -> Result<Setup, Error> {
+    load_with(config::load_quietly(config_path)?, dry_run)
+}
+
+fn load_with(cfg: Config, dry_run: bool) -> Result<Setup, Error> {
     let spec = Spec::from_config(&cfg, dry_run)?;
     let kconf = load_keepalived(&cfg)?;
     Ok(Setup { cfg, spec, kconf })
@@ -100,6 +110,9 @@ impl Setup {
             Ok(_) | Err(lock::LockError::MissingDir(_)) => {}
             Err(e) => return Err(Error::LockPlace(e)),
         }
+        if let Some(plan) = self.health_plan(&instance) {
+            plan.file.check().map_err(Error::TrackPlace)?;
+        }
         let guard = if master {
             crate::guard::guard_for(&self.cfg, self.kconf.as_ref(), &instance)?
         } else {
@@ -144,7 +157,47 @@ impl Setup {
             back_off: cfg.back_off,
             spec: self.spec.clone(),
             keepalived,
+            health: self.health_plan(instance),
         }
+    }
+
+    /// Where `instance` reports its health, when `track-file-template` is
+    /// set (its directory checked by [`Setup::work_for`]).
+    pub fn health_plan(&self, instance: &str) -> Option<HealthPlan> {
+        let cfg = &self.cfg;
+        let template = cfg.track_file_template.as_ref()?;
+        Some(HealthPlan {
+            file: TrackFile::new(template.path_for(instance)),
+            demote_by: cfg.demote_by,
+            interval: cfg.health_interval,
+        })
+    }
+
+    /// For a prober: would a MASTER call with this config succeed now? It
+    /// loads everything again (config, credential files, keepalived.conf)
+    /// as that call would; about a millisecond, once per health-interval.
+    pub fn precheck(&self) -> crate::health::probe::Precheck {
+        let path = self.cfg.path.clone();
+        let dry_run = matches!(self.spec, Spec::DryRun { .. });
+        std::sync::Arc::new(move || load_quietly(&path, dry_run).err().map(|e| e.to_string()))
+    }
+
+    /// For a prober: how to become `instance`'s refresher with the config
+    /// as it will be then (see `handoff.rs`).
+    pub fn prepare_refresher(&self, instance: &str) -> crate::handoff::Prepare {
+        let path = self.cfg.path.clone();
+        let dry_run = matches!(self.spec, Spec::DryRun { .. });
+        let name = instance.to_string();
+        Box::new(move || {
+            let setup = load_quietly(&path, dry_run).map_err(|e| e.to_string())?;
+            let work = setup
+                .instance_work(&name, true)
+                .map_err(|e| e.to_string())?;
+            if work.addresses.is_empty() {
+                return Err("no addresses to manage".to_string());
+            }
+            Ok((setup.plan(&name, work.addresses, Vec::new()), work.guard))
+        })
     }
 
     /// How long a call for `state`, begun at `started`, waits for a lock.

@@ -153,6 +153,13 @@ impl Cloudscale {
         });
     }
 
+    /// Revokes a token: from now on it gets 401, as a deleted API token does.
+    pub fn revoke_token(&self, token: &str) {
+        self.shared.state.change(|s| {
+            s.tokens.remove(token);
+        });
+    }
+
     pub fn add_server(&self, uuid: &str, name: &str) {
         self.shared.state.change(|s| {
             s.servers.insert(uuid.to_string(), name.to_string());

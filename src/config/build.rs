@@ -137,6 +137,13 @@ pub(super) fn build(
         },
         rules,
         verify_master: raw.verify_master.unwrap_or_default(),
+        track_file_template: raw
+            .track_file_template
+            .map(|t| t.relative_to(path.parent().unwrap_or(Path::new(""))))
+            .transpose()
+            .map_err(|m| ConfigError::invalid(path, Some("track-file-template"), m))?,
+        demote_by: raw.demote_by.map_or(DEFAULT_DEMOTE_BY, |d| d.0),
+        health_interval: raw.health_interval.map_or(DEFAULT_HEALTH_INTERVAL, |d| d.0),
         inline_secret,
         warnings,
     })

@@ -49,6 +49,12 @@ impl fmt::Display for Config {
                 .map_or("0 # retry for ever".to_string(), d)
         )?;
         writeln!(f, "verify-master: {}", self.verify_master.as_str())?;
+        match &self.track_file_template {
+            Some(t) => writeln!(f, "track-file-template: {t}")?,
+            None => writeln!(f, "track-file-template: (not set) # no health reporting")?,
+        }
+        writeln!(f, "demote-by: {}", self.demote_by)?;
+        writeln!(f, "health-interval: {}", d(self.health_interval))?;
         writeln!(f, "provider: {}", self.provider)?;
         match self.provider {
             ProviderKind::Cloudscale => {

@@ -73,6 +73,9 @@ const DEFAULT_REFRESH_TIMEOUT: Duration = Duration::from_secs(10);
 /// documentation recommends 15s there, so that is what an absent key means.
 const DEFAULT_EXOSCALE_REFRESH_TIMEOUT: Duration = Duration::from_secs(15);
 const DEFAULT_CLOUDSCALE_ENDPOINT: &str = "https://api.cloudscale.ch/";
+/// More than the usual 50-point gap between two nodes' priorities.
+pub const DEFAULT_DEMOTE_BY: i32 = 100;
+const DEFAULT_HEALTH_INTERVAL: Duration = Duration::from_secs(10);
 
 /// The whole configuration, defaults applied and every value checked.
 #[derive(Debug, Clone)]
@@ -101,6 +104,13 @@ pub struct Config {
     pub rules: Vec<crate::rules::Rule>,
     /// The split-brain guard (see `guard.rs`).
     pub verify_master: VerifyMaster,
+    /// keepalived's `track_file` for each instance (`health/`); `None`
+    /// turns health reporting off.
+    pub track_file_template: Option<LockTemplate>,
+    /// Subtracted from the priority while this node cannot move the address.
+    pub demote_by: i32,
+    /// How often the prober reads (and a MASTER verifies at least).
+    pub health_interval: Duration,
     /// Whether the YAML itself holds a credential (`token`, `key`,
     /// `secret`), so [`load`] can warn when the file is readable by others.
     pub inline_secret: bool,
@@ -262,15 +272,23 @@ fn read_config(path: &Path) -> Result<String, ConfigError> {
 }
 
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let config = load_quietly(path)?;
+    for warning in &config.warnings {
+        tracing::warn!("{warning}");
+    }
+    Ok(config)
+}
+
+/// [`load`] without logging its warnings: for what loads the same file
+/// again and again (a prober's check every health-interval), which would
+/// repeat them forever.
+pub fn load_quietly(path: &Path) -> Result<Config, ConfigError> {
     let text = read_config(path)?;
     let mut config = parse(&text, path)?;
     if config.inline_secret {
         if let Some(w) = readable_by_others(path, "holds a credential inline") {
             config.warnings.insert(0, w);
         }
-    }
-    for warning in &config.warnings {
-        tracing::warn!("{warning}");
     }
     Ok(config)
 }

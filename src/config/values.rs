@@ -231,6 +231,28 @@ pub(super) fn check_url(s: &str) -> Result<String, String> {
     }
 }
 
+/// `demote-by`: what a node that cannot move the address subtracts from
+/// its priority. 1..=253: 254 and more is keepalived's FAULT, which only a
+/// drain may ask for (keepalived-health.md §1.6).
+pub(super) struct DemoteBy(pub(super) i32);
+
+impl<'de> Deserialize<'de> for DemoteBy {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        text(d, "a number from 1 to 253", |s| {
+            match s.parse::<i32>() {
+            Ok(n @ 1..=253) => Ok(DemoteBy(n)),
+            Ok(n) => Err(format!(
+                "{n} is out of range; write 1 to 253, more than the gap between the nodes' priorities (254 would be FAULT: use --drain for that)"
+            )),
+            Err(_) => Err(format!(
+                "{:?} is not a whole number; write e.g. 100",
+                crate::text::shown(s)
+            )),
+        }
+        })
+    }
+}
+
 /// `provider:`; empty counts as missing, like in vshn/floaty.
 pub(super) struct ProviderValue(pub(super) Option<ProviderKind>);
 

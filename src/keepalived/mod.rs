@@ -21,6 +21,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use crate::address::Vip;
+pub use parser::{TrackFileDef, TrackUse};
 
 #[derive(Debug, Clone, Default)]
 pub struct LoadOptions {
@@ -46,6 +47,8 @@ impl fmt::Display for Location {
 pub struct KeepalivedConfig {
     pub instances: Vec<Instance>,
     pub sync_groups: Vec<SyncGroup>,
+    /// Top-level `track_file` definitions.
+    pub track_files: Vec<TrackFileDef>,
     /// What keepalived would log and then ignore, as "file:line: message".
     /// Not yet shown by the binary; kept so `--check` can print them.
     #[allow(dead_code)]
@@ -65,6 +68,8 @@ pub struct Instance {
     pub excluded: Vec<Vip>,
     /// "file:line" of the `vrrp_instance` line, for error messages.
     pub location: String,
+    /// The instance's `track_file { ... }` lines.
+    pub track_files: Vec<TrackUse>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,6 +78,10 @@ pub struct SyncGroup {
     /// Member instance names as written; names of undefined instances are
     /// dropped, as keepalived does.
     pub members: Vec<String>,
+    pub track_files: Vec<TrackUse>,
+    /// `sync_group_tracking_weight`: without it a group's tracked file
+    /// may only FAULT (weight 0).
+    pub tracking_weight: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -146,6 +155,7 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<KeepalivedConfig, Keepali
     p.run()?;
     let raw_instances = std::mem::take(&mut p.instances);
     let raw_groups = std::mem::take(&mut p.groups);
+    let track_files = std::mem::take(&mut p.track_files);
     let mut warnings = std::mem::take(&mut r.warnings);
 
     let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
@@ -157,6 +167,7 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<KeepalivedConfig, Keepali
             vips: i.vips,
             excluded: i.excluded,
             location: i.location,
+            track_files: i.track_files,
         })
         .collect();
 
@@ -175,11 +186,17 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<KeepalivedConfig, Keepali
                 ));
             }
         }
-        sync_groups.push(SyncGroup { name, members });
+        sync_groups.push(SyncGroup {
+            name,
+            members,
+            track_files: g.track_files,
+            tracking_weight: g.tracking_weight,
+        });
     }
     Ok(KeepalivedConfig {
         instances,
         sync_groups,
+        track_files,
         warnings,
     })
 }

@@ -1,6 +1,8 @@
 //! keepalived's keyword walk (`process_stream`) for the parts floaty needs:
 //! `vrrp_instance` (name, `interface`, `virtual_ipaddress[_excluded]`,
-//! `native_ipv6`) and `vrrp_sync_group` (`group`).
+//! `native_ipv6`, `track_file`), `vrrp_sync_group` (`group`, `track_file`,
+//! `sync_group_tracking_weight`) and `track_file` definitions (`file`,
+//! `weight`), the last for `--check`'s word on floaty's health files.
 //!
 //! Everything else is skipped the way keepalived skips a block it does not
 //! process: a keyword whose next line is `{` has its block skipped with the
@@ -22,6 +24,7 @@ pub(crate) struct RawInstance {
     pub location: String,
     /// keepalived's `vrrp->family`: set by the first VIP or `native_ipv6`.
     pub family_v6: Option<bool>,
+    pub track_files: Vec<TrackUse>,
 }
 
 #[derive(Debug, Default)]
@@ -29,6 +32,26 @@ pub(crate) struct RawGroup {
     pub name: Vec<u8>,
     pub members: Option<Vec<Vec<u8>>>,
     pub location: String,
+    pub track_files: Vec<TrackUse>,
+    pub tracking_weight: bool,
+}
+
+/// A top-level `track_file NAME { file PATH; weight W [reverse] }`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrackFileDef {
+    pub name: String,
+    pub file: Option<String>,
+    /// keepalived's default is 1.
+    pub weight: i64,
+    pub reverse: bool,
+}
+
+/// One line of an instance's or group's `track_file { ... }` block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackUse {
+    pub name: String,
+    pub weight: Option<i64>,
+    pub reverse: Option<bool>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -36,6 +59,7 @@ enum Level {
     Root,
     Instance,
     SyncGroup,
+    TrackFile,
 }
 
 pub(crate) struct Parser<'a> {
@@ -48,6 +72,7 @@ pub(crate) struct Parser<'a> {
     kw_level: i32,
     pub instances: Vec<RawInstance>,
     pub groups: Vec<RawGroup>,
+    pub track_files: Vec<TrackFileDef>,
 }
 
 impl<'a> Parser<'a> {
@@ -59,6 +84,7 @@ impl<'a> Parser<'a> {
             kw_level: 0,
             instances: Vec::new(),
             groups: Vec::new(),
+            track_files: Vec::new(),
         }
     }
 
@@ -133,7 +159,10 @@ impl<'a> Parser<'a> {
 
             let has_sub = matches!(
                 (level, first.as_slice()),
-                (Level::Root, b"vrrp_instance") | (Level::Root, b"vrrp_sync_group")
+                (Level::Root, b"vrrp_instance")
+                    | (Level::Root, b"vrrp_sync_group")
+                    | (Level::Root, b"track_file")
+                    | (Level::Root, b"vrrp_track_file")
             );
             let mut bob_needed = false;
             if has_sub {
@@ -157,6 +186,45 @@ impl<'a> Parser<'a> {
                     }
                 }
                 (Level::SyncGroup, b"group") => self.group(&strvec)?,
+                (Level::Root, b"track_file" | b"vrrp_track_file") => {
+                    self.track_files.push(TrackFileDef {
+                        name: strvec
+                            .get(1)
+                            .map(|n| String::from_utf8_lossy(n).into_owned())
+                            .unwrap_or_default(),
+                        weight: 1,
+                        ..TrackFileDef::default()
+                    })
+                }
+                (Level::TrackFile, b"file") => {
+                    if let (Some(t), Some(path)) = (self.track_files.last_mut(), strvec.get(1)) {
+                        t.file = Some(String::from_utf8_lossy(path).into_owned());
+                    }
+                }
+                (Level::TrackFile, b"weight") => {
+                    if let Some(t) = self.track_files.last_mut() {
+                        let w = strvec.get(1).and_then(|w| std::str::from_utf8(w).ok());
+                        t.weight = w.and_then(|w| w.parse().ok()).unwrap_or(t.weight);
+                        t.reverse = strvec.get(2).is_some_and(|r| r == b"reverse");
+                    }
+                }
+                (Level::Instance, b"track_file") => {
+                    let uses = self.track_uses(&strvec)?;
+                    if let Some(i) = self.instances.last_mut() {
+                        i.track_files.extend(uses);
+                    }
+                }
+                (Level::SyncGroup, b"track_file") => {
+                    let uses = self.track_uses(&strvec)?;
+                    if let Some(g) = self.groups.last_mut() {
+                        g.track_files.extend(uses);
+                    }
+                }
+                (Level::SyncGroup, b"sync_group_tracking_weight") => {
+                    if let Some(g) = self.groups.last_mut() {
+                        g.tracking_weight = true;
+                    }
+                }
                 _ => {
                     // A keyword floaty does not model: if a block follows,
                     // skip it whole.
@@ -169,10 +237,10 @@ impl<'a> Parser<'a> {
                 }
             }
             if has_sub {
-                let sub = if first == b"vrrp_instance" {
-                    Level::Instance
-                } else {
-                    Level::SyncGroup
+                let sub = match first.as_slice() {
+                    b"vrrp_instance" => Level::Instance,
+                    b"vrrp_sync_group" => Level::SyncGroup,
+                    _ => Level::TrackFile,
                 };
                 self.kw_level += 1;
                 let r = self.process_stream(sub, bob_needed);
@@ -230,6 +298,7 @@ impl<'a> Parser<'a> {
             name: name.clone(),
             members: None,
             location: self.r.location().to_string(),
+            ..RawGroup::default()
         });
     }
 
@@ -264,6 +333,29 @@ impl<'a> Parser<'a> {
             g.members = if words.is_empty() { None } else { Some(words) };
         }
         Ok(())
+    }
+
+    /// `track_file { NAME [weight W [reverse|noreverse]] ... }`.
+    fn track_uses(&mut self, strvec: &[Vec<u8>]) -> Result<Vec<TrackUse>, KeepalivedError> {
+        let mut uses = Vec::new();
+        self.value_block(strvec, |_, v| {
+            let word = |i: usize| v.get(i).map(|w| String::from_utf8_lossy(w).into_owned());
+            let Some(name) = word(0) else { return };
+            let weight = (word(1).as_deref() == Some("weight"))
+                .then(|| word(2).and_then(|w| w.parse().ok()))
+                .flatten();
+            let reverse = match word(3).as_deref() {
+                Some("reverse") => Some(true),
+                Some("noreverse") => Some(false),
+                _ => None,
+            };
+            uses.push(TrackUse {
+                name,
+                weight,
+                reverse,
+            });
+        })?;
+        Ok(uses)
     }
 
     fn vips(&mut self, strvec: &[Vec<u8>], excluded: bool) -> Result<(), KeepalivedError> {

@@ -27,7 +27,7 @@ pub fn proven_refresher(
     instance: &str,
     file: (u64, u64),
 ) -> Option<ProcessHandle> {
-    if record.kind != HolderKind::Refresher || record.instance != instance {
+    if record.kind == HolderKind::Daemon || record.instance != instance {
         return None;
     }
     let handle = ProcessHandle::open(record.id)?;
@@ -82,6 +82,7 @@ pub fn describe(record: Option<&Record>, proven: bool) -> String {
         Some(r) if r.kind == HolderKind::Daemon => {
             format!("floaty --fifo daemon pid {}", r.id.pid)
         }
+        Some(r) if proven && r.kind == HolderKind::Prober => format!("prober pid {}", r.id.pid),
         Some(r) if proven => format!("refresher pid {}", r.id.pid),
         Some(r) => format!(
             "a process that is not provably floaty's refresher of this instance (the file names pid {}); it is never signalled",

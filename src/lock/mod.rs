@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 
 use crate::process::ProcessId;
 
-pub use place::{check_dir, dir_of};
+pub use place::{check_dir, dir_of, DirState};
 pub use poke::{poke, Poked};
 pub use record::Ticket;
 use record::{newer_ticket, HolderKind, Record};
@@ -313,6 +313,101 @@ pub fn stop_only(path: &Path, instance: &str, patience: Patience) -> Result<Stop
     }
 }
 
+/// What [`request_handoff`] got.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Handoff {
+    /// The prober with this PID refreshes now, under the caller's ticket.
+    Done { pid: i32 },
+    /// No prober of this instance holds the lock (or it did not answer in
+    /// time): take the lock the usual way.
+    NoProber,
+}
+
+/// Where a MASTER call leaves its ticket for the prober it hands to.
+fn request_path(lock: &Path) -> PathBuf {
+    let mut name = lock.as_os_str().to_owned();
+    name.push(".master");
+    PathBuf::from(name)
+}
+
+/// A MASTER call hands the instance to the prober that holds its lock
+/// instead of stopping it and forking a cold refresher: the prober's
+/// connection to the API is open, so the first write goes out on it.
+/// The ticket goes into a request file beside the lock (as safe as the
+/// lock: same directory, ours, 0600), the prober is sent SIGUSR2, and the
+/// call waits up to `wait` for the lock record to name that process as
+/// refresher with this ticket.
+pub fn request_handoff(
+    path: &Path,
+    instance: &str,
+    ticket: &Ticket,
+    wait: Duration,
+) -> Result<Handoff, LockError> {
+    let deadline = Instant::now() + wait;
+    let mut file = match open_options(false).open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Handoff::NoProber),
+        Err(e) => return Err(open_error(path, e)),
+    };
+    let file_id = place::check_file(&file, path)?;
+    if file.try_lock().is_ok() {
+        return Ok(Handoff::NoProber); // nobody holds it
+    }
+    let Some(record) = Record::parse(&read_text(&mut file)) else {
+        return Ok(Handoff::NoProber);
+    };
+    if record.kind != HolderKind::Prober {
+        return Ok(Handoff::NoProber);
+    }
+    let Some(prober) = holder::proven_refresher(&record, instance, file_id) else {
+        return Ok(Handoff::NoProber);
+    };
+    let request = request_path(path);
+    let written = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&request)
+        .and_then(|mut f| f.write_all(ticket.render().as_bytes()));
+    if let Err(source) = written {
+        return Err(LockError::Write {
+            path: request,
+            source,
+        });
+    }
+    if prober.signal(rustix::process::Signal::USR2).is_err() {
+        let _ = std::fs::remove_file(&request);
+        return Ok(Handoff::NoProber);
+    }
+    loop {
+        let text = read_text(&mut file);
+        let done = Record::parse(&text).is_some_and(|r| {
+            r.kind == HolderKind::Refresher && r.id == record.id && r.instance == instance
+        }) && Ticket::parse(&text).as_ref() == Some(ticket);
+        if done {
+            return Ok(Handoff::Done { pid: record.id.pid });
+        }
+        if Instant::now() >= deadline {
+            let _ = std::fs::remove_file(&request);
+            return Ok(Handoff::NoProber);
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// In the prober, on SIGUSR2: the ticket a MASTER call left (the request
+/// is consumed). Only a file of ours beside our own lock counts.
+pub fn take_handoff_request(lock: &Path) -> Option<Ticket> {
+    let path = request_path(lock);
+    let mut file = open_options(false).open(&path).ok()?;
+    place::check_file(&file, &path).ok()?;
+    let text = read_text(&mut file);
+    let _ = std::fs::remove_file(&path);
+    Ticket::parse(&text)
+}
+
 /// The instances whose lock files in `dir` say they were started for sync
 /// group `group`: a GROUP stop finds its members this way when
 /// keepalived.conf no longer names them. Only files that are floaty's and
@@ -357,6 +452,46 @@ impl InstanceLock {
             group: group.map(str::to_string),
         };
         self.write_record(record.render())
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Record a prober as the owner (called in the child).
+    pub fn record_prober(
+        &mut self,
+        id: ProcessId,
+        instance: &str,
+        group: Option<&str>,
+    ) -> Result<(), LockError> {
+        let record = Record {
+            kind: HolderKind::Prober,
+            id,
+            instance: instance.to_string(),
+            group: group.map(str::to_string),
+        };
+        self.write_record(record.render())
+    }
+
+    /// The prober becomes the instance's refresher for the MASTER call
+    /// holding `ticket` (see [`request_handoff`]): the record says so, and
+    /// the ticket orders it against other calls as if that call had taken
+    /// the lock itself. False when `ticket` is not newer than the one this
+    /// lock already carries (an outdated request: ignored).
+    pub fn hand_over(
+        &mut self,
+        id: ProcessId,
+        instance: &str,
+        group: Option<&str>,
+        ticket: Ticket,
+    ) -> Result<bool, LockError> {
+        if self.ticket.as_ref().is_some_and(|t| !ticket.newer_than(t)) {
+            return Ok(false);
+        }
+        self.ticket = Some(ticket);
+        self.record_owner(id, instance, group)?;
+        Ok(true)
     }
 
     /// Record the FIFO daemon as the holder (it is waited for, never

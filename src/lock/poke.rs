@@ -47,6 +47,11 @@ pub fn poke(path: &Path, instance: &str) -> Result<Poked, LockError> {
     if record.kind == HolderKind::Daemon {
         return Ok(Poked::Daemon { pid: record.id.pid });
     }
+    // A prober (health/probe.rs) writes nothing until a MASTER call hands
+    // it the instance, and then it records itself as the refresher.
+    if record.kind == HolderKind::Prober {
+        return Ok(Poked::Nothing);
+    }
     let Some(refresher) = holder::proven_refresher(&record, instance, file_id) else {
         return Ok(Poked::NotProven {
             holder: holder::describe(Some(&record), false),

@@ -19,6 +19,7 @@ const REFRESHER_TAG: &str = "floaty-refresher";
 /// The FIFO daemon: a notify call must wait for it (it serves every
 /// instance; a SIGTERM would stop them all), never signal it.
 const DAEMON_TAG: &str = "floaty-daemon";
+const PROBER_TAG: &str = "floaty-prober";
 const GROUP_TAG: &str = "group";
 /// Starts the ticket's line.
 const TICKET_TAG: &str = "last-event";
@@ -28,6 +29,9 @@ const TICKET_TAG: &str = "last-event";
 pub enum HolderKind {
     Refresher,
     Daemon,
+    /// A notify-mode prober (health/probe.rs): signalled like a refresher,
+    /// and the one a MASTER call may hand the instance to.
+    Prober,
 }
 
 impl HolderKind {
@@ -35,6 +39,7 @@ impl HolderKind {
         match self {
             HolderKind::Refresher => REFRESHER_TAG,
             HolderKind::Daemon => DAEMON_TAG,
+            HolderKind::Prober => PROBER_TAG,
         }
     }
 }
@@ -56,6 +61,7 @@ impl Record {
         let kind = match parts.next()? {
             REFRESHER_TAG => HolderKind::Refresher,
             DAEMON_TAG => HolderKind::Daemon,
+            PROBER_TAG => HolderKind::Prober,
             _ => return None,
         };
         let pid = parts.next()?.parse().ok()?;

@@ -8,6 +8,7 @@ mod exoscale;
 mod fail_safe;
 mod faults;
 mod fifo;
+mod health;
 mod keepalived_conf;
 mod lab_script;
 mod notify;

@@ -195,7 +195,10 @@ impl Drop for World {
 pub fn refresher_pid(lock: &Path) -> Option<i32> {
     let text = fs::read_to_string(lock).ok()?;
     let mut parts = text.split(' ');
-    if !matches!(parts.next()?, "floaty-refresher" | "floaty-daemon") {
+    if !matches!(
+        parts.next()?,
+        "floaty-refresher" | "floaty-daemon" | "floaty-prober"
+    ) {
         return None;
     }
     let pid: i32 = parts.next()?.parse().ok()?;

@@ -5,6 +5,7 @@
 
 pub mod e2e;
 pub mod fifo_e2e;
+mod health;
 pub mod lab;
 mod many;
 mod partition;

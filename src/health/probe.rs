@@ -1,0 +1,111 @@
+//! The prober: while this node is not MASTER, read each address once every
+//! health-interval, never write, and tell keepalived through the track file
+//! whether this node could take over.
+//!
+//! Why a read of the address and not a "ping" of the API: it proves
+//! everything a takeover needs short of the write itself: the API answers,
+//! the credentials are accepted, the address exists in this account. The
+//! same call the refresher makes in Verify mode, with a gate that refuses
+//! every write, so one code path per cloud serves both.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use floaty_providers::{Mode, Provider, WriteGate};
+use tokio::task::JoinSet;
+
+use super::{Health, Verdict, RECHECK};
+use crate::refresh::{self, Plan, SharedProvider};
+
+/// A prober never writes: the address belongs to the MASTER.
+struct ReadOnly;
+
+impl WriteGate for ReadOnly {
+    fn may_write(&self) -> bool {
+        false
+    }
+}
+
+/// What a MASTER call on this node would check before acting (config,
+/// credential files, keepalived.conf): `Some(why)` when it would fail.
+/// A token file that became unreadable leaves the running prober's token
+/// intact, but the next MASTER call could not start a refresher: this node
+/// could not move the address, which is what the track file must say.
+pub type Precheck = Arc<dyn Fn() -> Option<String> + Send + Sync>;
+
+/// Probe every address of `plan` until dropped.
+pub async fn probe_all(
+    plan: Plan,
+    health: Arc<Health>,
+    provider: SharedProvider,
+    precheck: Precheck,
+) {
+    let provider = provider
+        .get_or_init(|| refresh::build_provider(&plan, Some(&health)))
+        .await
+        .clone();
+    let mut set = JoinSet::new();
+    for addr in plan.addresses.iter().copied() {
+        set.spawn(probe_one(
+            plan.instance.clone(),
+            addr,
+            plan.timeout,
+            provider.clone(),
+            health.clone(),
+            precheck.clone(),
+        ));
+    }
+    while set.join_next().await.is_some() {}
+}
+
+async fn probe_one(
+    instance: String,
+    addr: IpAddr,
+    timeout: Duration,
+    provider: Arc<dyn Provider>,
+    health: Arc<Health>,
+    precheck: Precheck,
+) {
+    loop {
+        if let Some(why) = precheck() {
+            let why = format!("a MASTER call here would fail: {why}");
+            tracing::warn!(instance = %instance, address = %addr, "probe: {why}");
+            health.report(&instance, Some(addr), &Verdict::NodeBroken(why));
+            tokio::time::sleep(if health.wants_recheck(Some(addr)) {
+                RECHECK
+            } else {
+                refresh::jittered(health.interval(), fastrand::f64())
+            })
+            .await;
+            continue;
+        }
+        let result =
+            tokio::time::timeout(timeout, provider.refresh(addr, Mode::Verify, &ReadOnly)).await;
+        let verdict = match &result {
+            Ok(r) => Verdict::of(r),
+            Err(_) => Verdict::NoNews,
+        };
+        match (&verdict, &result) {
+            (Verdict::NodeBroken(why), _) => {
+                tracing::warn!(instance = %instance, address = %addr, "probe: {why}")
+            }
+            (Verdict::NoNews, Ok(Err(e))) => {
+                tracing::info!(instance = %instance, address = %addr, "probe: {e} (not this node's fault: the value stays)")
+            }
+            (Verdict::NoNews, _) => {
+                tracing::info!(instance = %instance, address = %addr, "probe: no answer within refresh-timeout ({timeout:?}; the value stays)")
+            }
+            (Verdict::Ready, _) => {
+                tracing::debug!(instance = %instance, address = %addr, "probe: ready")
+            }
+        }
+        health.report(&instance, Some(addr), &verdict);
+        let wait = if health.wants_recheck(Some(addr)) {
+            RECHECK
+        } else {
+            refresh::jittered(health.interval(), fastrand::f64())
+        };
+        tokio::time::sleep(wait).await;
+    }
+}
