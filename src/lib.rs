@@ -18,11 +18,10 @@
 //!
 //! What acts:
 //! - `notify` one notify call; `poke` one `MASTER_RX_LOWER_PRI` call,
-//!   which asks the running refresher to re-assert (`reassert` the burst
+//!   which asks the running refresher to re-assert (`reassert`: the burst
 //!   of reads that does it, split-brain repair); `daemon` the `--fifo`
-//!   daemon; `check`
-//!   `--check`; `selftest` `--test`; `generate` the man page and
-//!   completions;
+//!   daemon; `check` `--check`; `selftest` `--test`; `generate` the man
+//!   page and completions;
 //! - `lock/` the per-instance lock: its place (`place`), template, record,
 //!   and who may be signalled (`holder`); `process` pidfds and the fork;
 //! - `refresh` the refresher loop and `backoff` its retries; `guard` the
