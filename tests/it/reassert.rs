@@ -246,3 +246,42 @@ fn the_fifo_daemon_takes_the_address_back_on_a_lower_priority_line() {
     assert!(stderr(&out).contains("the FIFO daemon refreshes this instance"));
     assert_eq!(holder(&w, "VI_1"), Some(d.pid()));
 }
+
+#[test]
+fn a_prober_is_not_poked_and_the_refresher_it_becomes_is() {
+    let mock = mock_cloudscale();
+    let w = World::new(
+        &mock.url(),
+        SERVER_A,
+        "track-file-template: health/%s.health\nhealth-interval: 1h\n",
+    );
+    let health = w.path("health");
+    fs::create_dir(&health).unwrap();
+    fs::set_permissions(&health, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    assert!(w.notify(&["INSTANCE", "VI_1", "BACKUP"]).status.success());
+    let prober = w.refreshers();
+    assert_eq!(prober.len(), 1, "{}", w.log_text());
+    // A prober writes nothing: nothing to re-assert, nothing signalled.
+    let out = w.notify(&REASSERT);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no refresher runs for this instance"),
+        "{}",
+        stderr(&out)
+    );
+
+    // MASTER hands the instance to the prober, which refreshes from now on.
+    let out = w.notify(&["INSTANCE", "VI_1", "MASTER"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(mock.wait_for(T, |s| s.server_of(VIP) == Some(SERVER_A)));
+    assert_eq!(w.refreshers(), prober, "the prober took over");
+    mock.add_floating_ip(VIP, Some(SERVER_B));
+    let out = w.notify(&REASSERT);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        mock.wait_for(T, |s| s.server_of(VIP) == Some(SERVER_A)),
+        "the refresher the prober became did not take the address back; log:\n{}",
+        w.log_text()
+    );
+    assert_eq!(w.log_text().matches(BURST).count(), 1, "{}", w.log_text());
+}
