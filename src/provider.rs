@@ -60,6 +60,7 @@ impl Spec {
                 endpoint: cfg.cloudscale.endpoint.clone(),
                 token,
                 server: server_source(cfg),
+                ca: ca_bundle(cfg),
             }),
             Some(RunCredentials::Exoscale { key, secret }) => exoscale_spec(cfg, key, secret),
         })
@@ -136,7 +137,14 @@ fn exoscale_spec(cfg: &Config, key: Secret, secret: Secret) -> Spec {
         instance: e.instance_id,
         metadata_url: metadata_url(),
         timeout: cfg.refresh_timeout,
+        ca: ca_bundle(cfg),
     })
+}
+
+/// `ca-file`'s certificates, already checked when the config loaded. In
+/// the spec, so the FIFO daemon restarts a refresher when the file changes.
+fn ca_bundle(cfg: &Config) -> Option<floaty_providers::CaBundle> {
+    cfg.ca_file.as_ref().map(|ca| ca.bundle.clone())
 }
 
 /// vshn/floaty's endpoints: `https://api.exoscale.ch/compute` (its

@@ -113,12 +113,35 @@ impl Cloudscale {
     }
 
     pub fn try_start_on(listener: TcpListener, token: &str) -> io::Result<Cloudscale> {
+        Cloudscale::serve(listener, token, false)
+    }
+
+    /// Like [`Cloudscale::start`], over HTTPS: the certificate comes from a
+    /// CA made for this mock alone, whose PEM [`Cloudscale::ca_pem`] gives
+    /// (what floaty's `ca-file` should hold). Faults and the request log
+    /// work as in the clear.
+    pub fn start_tls(token: &str) -> io::Result<Cloudscale> {
+        Cloudscale::try_start_tls_on(TcpListener::bind("127.0.0.1:0")?, token)
+    }
+
+    /// [`Cloudscale::start_tls`] on a listener the caller bound; the
+    /// certificate also names the listener's address.
+    pub fn try_start_tls_on(listener: TcpListener, token: &str) -> io::Result<Cloudscale> {
+        Cloudscale::serve(listener, token, true)
+    }
+
+    fn serve(listener: TcpListener, token: &str, tls: bool) -> io::Result<Cloudscale> {
         let shared = Arc::new(Shared {
             state: Watched::new(State::default()),
             base_url: Mutex::new(String::new()),
         });
         shared.state.lock().tokens.insert(token.to_string(), true);
-        let served = Served::start(listener, Arc::new(Api(Arc::clone(&shared))))?;
+        let api = Arc::new(Api(Arc::clone(&shared)));
+        let served = if tls {
+            Served::start_tls(listener, api)?
+        } else {
+            Served::start(listener, api)?
+        };
         *lock(&shared.base_url) = served.url();
         Ok(Cloudscale {
             shared,
@@ -143,6 +166,12 @@ impl Cloudscale {
 
     pub fn addr(&self) -> std::net::SocketAddr {
         self.served.addr()
+    }
+
+    /// The PEM of the CA behind the HTTPS certificate ([`Cloudscale::start_tls`]);
+    /// None for a mock in the clear.
+    pub fn ca_pem(&self) -> Option<String> {
+        self.served.ca_pem()
     }
 
     /// Accepts another token; a read-only one gets 403 on PATCH, as a real

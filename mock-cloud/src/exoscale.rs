@@ -157,6 +157,21 @@ impl Exoscale {
     }
 
     pub fn start_on(listener: TcpListener, key: &str, secret: &str) -> io::Result<Exoscale> {
+        Exoscale::serve(listener, key, secret, false)
+    }
+
+    /// Like [`Exoscale::start`], over HTTPS with a certificate from a CA
+    /// made for this mock alone ([`Exoscale::ca_pem`]).
+    pub fn start_tls(key: &str, secret: &str) -> io::Result<Exoscale> {
+        Exoscale::start_tls_on(TcpListener::bind("127.0.0.1:0")?, key, secret)
+    }
+
+    /// [`Exoscale::start_tls`] on a listener the caller bound.
+    pub fn start_tls_on(listener: TcpListener, key: &str, secret: &str) -> io::Result<Exoscale> {
+        Exoscale::serve(listener, key, secret, true)
+    }
+
+    fn serve(listener: TcpListener, key: &str, secret: &str, tls: bool) -> io::Result<Exoscale> {
         let shared = Arc::new(Shared {
             state: Watched::new(State {
                 op_delay: DEFAULT_OPERATION_DELAY,
@@ -168,7 +183,12 @@ impl Exoscale {
             .lock()
             .keys
             .insert(key.to_string(), secret.to_string());
-        let served = Served::start(listener, Arc::new(Api(Arc::clone(&shared))))?;
+        let api = Arc::new(Api(Arc::clone(&shared)));
+        let served = if tls {
+            Served::start_tls(listener, api)?
+        } else {
+            Served::start(listener, api)?
+        };
         Ok(Exoscale {
             shared,
             served: Arc::new(served),
@@ -192,6 +212,12 @@ impl Exoscale {
 
     pub fn addr(&self) -> std::net::SocketAddr {
         self.served.addr()
+    }
+
+    /// The PEM of the CA behind the HTTPS certificate ([`Exoscale::start_tls`]);
+    /// None for a mock in the clear.
+    pub fn ca_pem(&self) -> Option<String> {
+        self.served.ca_pem()
     }
 
     pub fn add_instance(&self, id: &str, name: &str) {

@@ -7,7 +7,7 @@
 //! (hang, reset, send garbage), which a real server framework fights.
 //!
 //! It speaks just enough HTTP for reqwest and curl: keep-alive, pipelining,
-//! `Content-Length` bodies. It never panics on what a peer sends: anything
+//! `Content-Length` bodies, in the clear or over TLS (`tls.rs`). It never panics on what a peer sends: anything
 //! it does not understand is answered with a 4xx/5xx and the connection is
 //! closed.
 
@@ -217,11 +217,25 @@ pub(crate) struct Engine {
     addr: SocketAddr,
     stop: Arc<Stop>,
     accept: Option<JoinHandle<()>>,
+    https: bool,
 }
+
+/// The server side of TLS, shared by every connection of an engine.
+type TlsConfig = Arc<rustls::ServerConfig>;
 
 impl Engine {
     pub fn start(listener: TcpListener, handler: Arc<dyn Handler>) -> io::Result<Engine> {
+        Engine::start_with(listener, handler, None)
+    }
+
+    /// [`Engine::start`], serving TLS with `tls` when given.
+    fn start_with(
+        listener: TcpListener,
+        handler: Arc<dyn Handler>,
+        tls: Option<TlsConfig>,
+    ) -> io::Result<Engine> {
         let addr = listener.local_addr()?;
+        let https = tls.is_some();
         let stop = Arc::new(Stop {
             stopped: Mutex::new(false),
             cond: Condvar::new(),
@@ -231,11 +245,12 @@ impl Engine {
         let accept_stop = Arc::clone(&stop);
         let accept = thread::Builder::new()
             .name("mock-accept".into())
-            .spawn(move || accept_loop(listener, handler, accept_stop))?;
+            .spawn(move || accept_loop(listener, handler, tls, accept_stop))?;
         Ok(Engine {
             addr,
             stop,
             accept: Some(accept),
+            https,
         })
     }
 
@@ -246,9 +261,10 @@ impl Engine {
     /// A base URL a client on this host can reach, ending with `/`.
     pub fn url(&self) -> String {
         let addr = reachable(self.addr);
+        let scheme = if self.https { "https" } else { "http" };
         match addr.ip() {
-            IpAddr::V4(ip) => format!("http://{}:{}/", ip, addr.port()),
-            IpAddr::V6(ip) => format!("http://[{}]:{}/", ip, addr.port()),
+            IpAddr::V4(ip) => format!("{scheme}://{}:{}/", ip, addr.port()),
+            IpAddr::V6(ip) => format!("{scheme}://[{}]:{}/", ip, addr.port()),
         }
     }
 }
@@ -261,23 +277,53 @@ pub(crate) struct Served {
     handler: Arc<dyn Handler>,
     first: Engine,
     more: Mutex<Vec<Engine>>,
+    /// Every listener serves TLS with this, when set.
+    tls: Option<TlsConfig>,
+    ca_pem: Option<String>,
 }
 
 impl Served {
     pub fn start(listener: TcpListener, handler: Arc<dyn Handler>) -> io::Result<Served> {
-        let first = Engine::start(listener, Arc::clone(&handler))?;
+        Served::start_with(listener, handler, None)
+    }
+
+    /// [`Served::start`] over HTTPS, with a certificate from a new test CA
+    /// (see [`Served::ca_pem`]).
+    pub fn start_tls(listener: TcpListener, handler: Arc<dyn Handler>) -> io::Result<Served> {
+        let tls = crate::tls::Tls::new(Some(listener.local_addr()?.ip()))?;
+        Served::start_with(listener, handler, Some(tls))
+    }
+
+    fn start_with(
+        listener: TcpListener,
+        handler: Arc<dyn Handler>,
+        tls: Option<crate::tls::Tls>,
+    ) -> io::Result<Served> {
+        let (config, ca_pem) = match tls {
+            Some(t) => (Some(t.config), Some(t.ca_pem)),
+            None => (None, None),
+        };
+        let first = Engine::start_with(listener, Arc::clone(&handler), config.clone())?;
         Ok(Served {
             handler,
             first,
             more: Mutex::new(Vec::new()),
+            tls: config,
+            ca_pem,
         })
+    }
+
+    /// The PEM of the CA that signed the HTTPS certificate; None in the
+    /// clear.
+    pub fn ca_pem(&self) -> Option<String> {
+        self.ca_pem.clone()
     }
 
     /// # Panics
     /// If no thread can be spawned: the mocks' callers are tests and a lab,
     /// which cannot go on without the listener anyway.
     pub fn also_listen(&self, listener: TcpListener) {
-        match Engine::start(listener, Arc::clone(&self.handler)) {
+        match Engine::start_with(listener, Arc::clone(&self.handler), self.tls.clone()) {
             Ok(engine) => lock(&self.more).push(engine),
             Err(e) => panic!("cannot serve another listener: {e}"),
         }
@@ -321,7 +367,12 @@ impl Drop for Engine {
     }
 }
 
-fn accept_loop(listener: TcpListener, handler: Arc<dyn Handler>, stop: Arc<Stop>) {
+fn accept_loop(
+    listener: TcpListener,
+    handler: Arc<dyn Handler>,
+    tls: Option<TlsConfig>,
+    stop: Arc<Stop>,
+) {
     loop {
         let accepted = listener.accept();
         if stop.is_stopped() {
@@ -340,13 +391,19 @@ fn accept_loop(listener: TcpListener, handler: Arc<dyn Handler>, stop: Arc<Stop>
         };
         let handler = Arc::clone(&handler);
         let stop = Arc::clone(&stop);
+        let tls = tls.clone();
         let _ = thread::Builder::new()
             .name("mock-conn".into())
-            .spawn(move || connection(stream, handler, stop));
+            .spawn(move || connection(stream, handler, tls, stop));
     }
 }
 
-fn connection(stream: TcpStream, handler: Arc<dyn Handler>, stop: Arc<Stop>) {
+fn connection(
+    stream: TcpStream,
+    handler: Arc<dyn Handler>,
+    tls: Option<TlsConfig>,
+    stop: Arc<Stop>,
+) {
     let id = stop.next_id.fetch_add(1, Ordering::Relaxed);
     {
         let mut conns = lock(&stop.conns);
@@ -360,20 +417,33 @@ fn connection(stream: TcpStream, handler: Arc<dyn Handler>, stop: Arc<Stop>) {
             Err(_) => return,
         }
     }
-    serve(stream, handler.as_ref(), &stop);
+    let _ = stream.set_nodelay(true);
+    match tls {
+        None => serve(&mut { stream }, handler.as_ref(), &stop),
+        // The handshake runs inside the first read: a client that refuses
+        // the certificate ends the connection there, before any request
+        // is logged, as with a real server.
+        Some(config) => {
+            if let Ok(conn) = rustls::ServerConnection::new(config) {
+                let mut tls = rustls::StreamOwned::new(conn, stream);
+                serve(&mut tls, handler.as_ref(), &stop);
+                tls.conn.send_close_notify();
+                let _ = tls.flush();
+            }
+        }
+    }
     lock(&stop.conns).remove(&id);
 }
 
-fn serve(mut stream: TcpStream, handler: &dyn Handler, stop: &Stop) {
-    let _ = stream.set_nodelay(true);
+fn serve(stream: &mut (impl Read + Write), handler: &dyn Handler, stop: &Stop) {
     let mut buf = Vec::new();
     loop {
-        let request = match read_request(&mut stream, &mut buf) {
+        let request = match read_request(stream, &mut buf) {
             Ok(Some(r)) => r,
             Ok(None) | Err(ReadError::Io) => return,
             Err(ReadError::Bad(status, message)) => {
                 let resp = Response::detail(status, message);
-                let _ = write_response(&mut stream, &resp, true, false);
+                let _ = write_response(stream, &resp, true, false);
                 return;
             }
         };
@@ -389,8 +459,7 @@ fn serve(mut stream: TcpStream, handler: &dyn Handler, stop: &Stop) {
                         return;
                     }
                 }
-                if write_response(&mut stream, &response, !keep_alive, head_only).is_err()
-                    || !keep_alive
+                if write_response(stream, &response, !keep_alive, head_only).is_err() || !keep_alive
                 {
                     return;
                 }

@@ -6,7 +6,9 @@
 //! the behaviour tests and the lab (as the `floaty-mock-cloud` binary).
 //!
 //! Each mock runs its own threads, needs no async runtime, and stops when
-//! its last handle is dropped.
+//! its last handle is dropped. The API mocks also serve HTTPS
+//! (`start_tls`), with a certificate from a test CA made at start-up whose
+//! PEM `ca_pem()` hands to the test, for floaty's `ca-file`.
 
 use std::time::Instant;
 
@@ -20,6 +22,7 @@ pub mod exoscale;
 mod fault;
 mod http;
 mod metadata;
+mod tls;
 
 pub use cloudscale::{Cloudscale, State};
 pub use exoscale::Exoscale;

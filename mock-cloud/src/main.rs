@@ -19,13 +19,15 @@ const USAGE: &str = "\
 usage:
   floaty-mock-cloud cloudscale [--listen ADDR:PORT] --token TOKEN [--read-only-token TOKEN]...
                                [--server UUID[=NAME]]... [--floating-ip IP[=UUID]]...
-                               [--state-file PATH]
+                               [--state-file PATH] [--tls-ca-out PATH]
   floaty-mock-cloud metadata [--listen ADDR:PORT] --uuid UUID
   floaty-mock-cloud exoscale [--listen ADDR:PORT] --key KEY --secret SECRET
-                             [--server ID[=NAME]]... [--floating-ip IP[=ID]]...
+                             [--server ID[=NAME]]... [--floating-ip IP[=ID]]... [--tls-ca-out PATH]
   floaty-mock-cloud exoscale-metadata [--listen ADDR:PORT] --uuid INSTANCE-ID [--zone ZONE]
 
 --listen defaults to 127.0.0.1:0 (a free port). The first line of stdout is the base URL.
+--tls-ca-out serves HTTPS with a certificate from a test CA made at start-up and writes that
+CA's PEM to PATH (floaty's ca-file), before the URL is printed.
 --state-file is rewritten atomically after each change: {\"IP\": \"SERVER-UUID\" or null, ...}.
 Test controls: GET /_mock/state, PUT /_mock/fault, PUT /_mock/floating-ips/IP (see the crate docs);
 exoscale answers GET /_mock/state only. For exoscale, --server is an instance and
@@ -42,6 +44,7 @@ struct Args {
     key: Option<String>,
     secret: Option<String>,
     zone: Option<String>,
+    tls_ca_out: Option<PathBuf>,
 }
 
 const COMMANDS: [&str; 4] = ["cloudscale", "metadata", "exoscale", "exoscale-metadata"];
@@ -99,6 +102,7 @@ fn parse(mut argv: impl Iterator<Item = String>) -> Result<Option<(String, Args)
             "--key" => args.key = Some(value()?),
             "--secret" => args.secret = Some(value()?),
             "--zone" => args.zone = Some(value()?),
+            "--tls-ca-out" => args.tls_ca_out = Some(PathBuf::from(value()?)),
             other => return Err(format!("unknown argument: {other}")),
         }
     }
@@ -135,7 +139,12 @@ fn run(command: &str, args: Args) -> Result<(), String> {
         "cloudscale" => {
             let mut tokens = args.tokens.into_iter();
             let (token, _) = tokens.next().ok_or("cloudscale needs --token")?;
-            let mock = Cloudscale::try_start_on(listener, &token).map_err(|e| e.to_string())?;
+            let mock = match &args.tls_ca_out {
+                Some(_) => Cloudscale::try_start_tls_on(listener, &token),
+                None => Cloudscale::try_start_on(listener, &token),
+            }
+            .map_err(|e| e.to_string())?;
+            write_ca(mock.ca_pem(), args.tls_ca_out.as_deref())?;
             for (t, write) in tokens {
                 mock.add_token(&t, write);
             }
@@ -162,7 +171,12 @@ fn run(command: &str, args: Args) -> Result<(), String> {
         "exoscale" => {
             let key = args.key.ok_or("exoscale needs --key")?;
             let secret = args.secret.ok_or("exoscale needs --secret")?;
-            let mock = Exoscale::start_on(listener, &key, &secret).map_err(|e| e.to_string())?;
+            let mock = match &args.tls_ca_out {
+                Some(_) => Exoscale::start_tls_on(listener, &key, &secret),
+                None => Exoscale::start_on(listener, &key, &secret),
+            }
+            .map_err(|e| e.to_string())?;
+            write_ca(mock.ca_pem(), args.tls_ca_out.as_deref())?;
             for (id, name) in &args.servers {
                 mock.add_instance(id, name);
             }
@@ -185,6 +199,16 @@ fn run(command: &str, args: Args) -> Result<(), String> {
     };
     wait_for_the_end();
     Ok(())
+}
+
+/// The HTTPS mock's CA to `path`, for the client's `ca-file`.
+fn write_ca(pem: Option<String>, path: Option<&Path>) -> Result<(), String> {
+    match (pem, path) {
+        (Some(pem), Some(path)) => {
+            std::fs::write(path, pem).map_err(|e| format!("cannot write {}: {e}", path.display()))
+        }
+        _ => Ok(()),
+    }
 }
 
 fn announce(url: &str) -> Result<(), String> {

@@ -65,3 +65,32 @@ fn usage_errors_are_one_line_and_exit_2() {
         assert!(out.stdout.is_empty(), "{args:?}: {}", text(&out.stdout));
     }
 }
+
+#[test]
+fn tls_ca_out_serves_https_and_writes_the_ca() {
+    use std::io::{BufRead, BufReader};
+    use std::os::unix::process::CommandExt;
+    let dir = std::env::temp_dir().join(format!("mock-cli-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let ca = dir.join("ca.pem");
+    let mut child = Command::new(BIN)
+        .args(["cloudscale", "--token", "t", "--tls-ca-out"])
+        .arg(&ca)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .expect("spawn");
+    let mut url = String::new();
+    let stdout = child.stdout.take().expect("stdout");
+    BufReader::new(stdout).read_line(&mut url).expect("url");
+    // Closing stdin ends the mock.
+    drop(child.stdin.take());
+    let status = child.wait().expect("wait");
+    let pem = std::fs::read_to_string(&ca).unwrap_or_default();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(url.starts_with("https://127.0.0.1:"), "{url}");
+    assert!(pem.starts_with("-----BEGIN CERTIFICATE-----"), "{pem}");
+    assert!(status.success(), "{status:?}");
+}

@@ -4,7 +4,7 @@
 use std::error::Error as _;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::ProviderError;
+use crate::{CaBundle, ProviderError};
 
 /// Longest API answer we read; a floating-IP list of thousands of entries
 /// fits, a misbehaving proxy streaming forever does not.
@@ -17,20 +17,48 @@ const MAX_MESSAGE: usize = 200;
 /// for this: a typo'd header must not park failover for a day.
 pub(crate) const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 
-/// The client every provider uses.
+/// The client every provider uses for its API.
 ///
 /// No overall timeout on purpose: the caller bounds each attempt with its
 /// `refresh-timeout`, and a client-wide one shorter than that would cut
 /// attempts early. Connecting is bounded, because a black-holed SYN should
 /// fail over to the next attempt quickly whatever the caller allows.
-pub(crate) fn client() -> Result<reqwest::Client, ProviderError> {
-    reqwest::Client::builder()
+///
+/// `ca` is trusted on top of the built-in roots, never instead of them.
+/// Proxies come from the environment (`HTTPS_PROXY`, `ALL_PROXY`,
+/// `NO_PROXY`, ..., read by reqwest at build time): enterprises reach the
+/// cloud API through one.
+pub(crate) fn client(ca: Option<&CaBundle>) -> Result<reqwest::Client, ProviderError> {
+    build(builder(ca)?)
+}
+
+/// The client for the metadata service: like [`client`], but never
+/// through a proxy. The service is link-local (169.254.169.254) and
+/// answers only the instance itself; a proxy would ask on its own behalf
+/// and learn its own identity, or leak ours, and `HTTP_PROXY` set for the
+/// API must not take the lookup along.
+pub(crate) fn metadata_client(ca: Option<&CaBundle>) -> Result<reqwest::Client, ProviderError> {
+    build(builder(ca)?.no_proxy())
+}
+
+fn builder(ca: Option<&CaBundle>) -> Result<reqwest::ClientBuilder, ProviderError> {
+    let mut builder = reqwest::Client::builder()
         .user_agent(concat!("floaty/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(Duration::from_secs(5))
         .pool_idle_timeout(Duration::from_secs(50))
         .tcp_keepalive(Duration::from_secs(30))
         // A provider must never follow a redirect elsewhere with its token.
-        .redirect(reqwest::redirect::Policy::none())
+        .redirect(reqwest::redirect::Policy::none());
+    if let Some(ca) = ca {
+        for cert in ca.certificates()? {
+            builder = builder.add_root_certificate(cert);
+        }
+    }
+    Ok(builder)
+}
+
+fn build(builder: reqwest::ClientBuilder) -> Result<reqwest::Client, ProviderError> {
+    builder
         .build()
         .map_err(|e| ProviderError::Setup(format!("cannot build the HTTP client: {}", chain(&e))))
 }

@@ -23,10 +23,12 @@ mod metadata;
 mod secret;
 #[cfg(test)]
 mod test_gate;
+mod tls;
 
 pub use endpoint::{check_endpoint, EndpointError};
 pub use metadata::DEFAULT_METADATA_URL;
 pub use secret::Secret;
+pub use tls::{CaBundle, CaBundleError};
 
 /// A boxed future, so that `dyn Provider` works without extra crates.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;

@@ -79,6 +79,10 @@ pub(super) fn build(
         .into_iter()
         .map(|(k, v)| (k, v.0))
         .collect();
+    let ca_file = raw
+        .ca_file
+        .map(|f| super::ca_file::read_ca_file(path, &f.0))
+        .transpose()?;
     let rules = crate::rules::build(raw.rules.unwrap_or_default(), &context)
         .map_err(|e| rule_error(e, path, text))?;
     Ok(Config {
@@ -135,6 +139,7 @@ pub(super) fn build(
             secret: exoscale_secret,
             instance_id: exoscale.instance_id.and_then(|u| u.0),
         },
+        ca_file,
         rules,
         verify_master: raw.verify_master.unwrap_or_default(),
         track_file_template: raw

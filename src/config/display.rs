@@ -55,6 +55,15 @@ impl fmt::Display for Config {
         }
         writeln!(f, "demote-by: {}", self.demote_by)?;
         writeln!(f, "health-interval: {}", d(self.health_interval))?;
+        match &self.ca_file {
+            Some(ca) => writeln!(
+                f,
+                "ca-file: {} # {} certificates on top of the built-in roots",
+                ca.path.display(),
+                ca.bundle.len()
+            )?,
+            None => writeln!(f, "ca-file: (not set) # the built-in roots only")?,
+        }
         writeln!(f, "provider: {}", self.provider)?;
         match self.provider {
             ProviderKind::Cloudscale => {

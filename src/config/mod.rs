@@ -20,7 +20,8 @@
 //! One job per file: this one holds the model (what a checked config is)
 //! and the way in ([`load`], [`parse`]); `raw.rs` the YAML schema,
 //! `values.rs` the checked value types, `build.rs` raw → model with the
-//! defaults, `credentials.rs` where secrets come from, `error.rs` the one
+//! defaults, `credentials.rs` where secrets come from, `ca_file.rs` the
+//! extra trust roots, `error.rs` the one
 //! error type, `yaml_error.rs` serde_yaml's messages reworded, `locate.rs`
 //! where a node sits (the parser's own marks), `display.rs`
 //! the settings dump, `stop.rs` the lenient read a stop falls back on.
@@ -38,6 +39,7 @@ use uuid::Uuid;
 use crate::address::Vip;
 
 mod build;
+mod ca_file;
 mod credentials;
 mod display;
 mod error;
@@ -48,6 +50,7 @@ mod values;
 mod yaml_error;
 
 pub use crate::lock::LockTemplate;
+pub use ca_file::{CaFile, MAX_CA_FILE};
 pub use credentials::{ENV_CLOUDSCALE_TOKEN, ENV_EXOSCALE_KEY, ENV_EXOSCALE_SECRET};
 pub use error::ConfigError;
 pub use stop::{stop_settings, StopSettings};
@@ -100,6 +103,8 @@ pub struct Config {
     pub provider: ProviderKind,
     pub cloudscale: Cloudscale,
     pub exoscale: Exoscale,
+    /// `ca-file`: trusted by the provider on top of the built-in roots.
+    pub ca_file: Option<CaFile>,
     /// Commands run on events (`rules:`), context already filled in.
     pub rules: Vec<crate::rules::Rule>,
     /// The split-brain guard (see `guard.rs`).

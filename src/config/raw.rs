@@ -31,6 +31,8 @@ pub(super) struct RawConfig {
     pub(super) track_file_template: Option<LockTemplate>,
     pub(super) demote_by: Option<DemoteBy>,
     pub(super) health_interval: Option<RefreshInterval>,
+    /// A PEM bundle trusted on top of the built-in roots.
+    pub(super) ca_file: Option<NonEmpty>,
     pub(super) cloudscale: Option<RawCloudscale>,
     pub(super) exoscale: Option<RawExoscale>,
     pub(super) rules: Option<Vec<crate::rules::RawRule>>,

@@ -1017,3 +1017,133 @@ fn config_paths_that_are_no_regular_file_or_too_big_are_refused() {
     let e = load(&odd).unwrap_err().to_string();
     assert!(!e.contains('\n') && e.contains("a\\nb.yml"), "{e}");
 }
+
+/// A real CA certificate: the HTTPS mock's own test CA.
+fn test_ca_pem() -> String {
+    let mock = mock_cloud::Cloudscale::start_tls("t").expect("mock");
+    mock.ca_pem().expect("CA")
+}
+
+const CA_FILE_YAML: &str = "provider: cloudscale\nca-file: ca.pem\n";
+
+/// The error `parse_in` gives with `ca.pem` (next to the YAML) holding
+/// `content`, and the file's path as shown.
+fn ca_file_error(content: &[u8]) -> (String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("ca.pem");
+    std::fs::write(&file, content).unwrap();
+    let e = parse_in(dir.path(), CA_FILE_YAML, &no_env).unwrap_err();
+    (e, file.display().to_string())
+}
+
+#[test]
+fn ca_file_relative_to_the_config_and_in_the_dump() {
+    let dir = tempfile::tempdir().unwrap();
+    let pem = test_ca_pem();
+    std::fs::write(dir.path().join("ca.pem"), format!("{pem}{pem}")).unwrap();
+    let c = parse_in(dir.path(), CA_FILE_YAML, &no_env).unwrap();
+    let ca = c.ca_file.as_ref().expect("ca-file");
+    assert_eq!(ca.path, dir.path().join("ca.pem"));
+    assert_eq!(ca.bundle.len(), 2);
+    let dump = c.to_string();
+    assert!(
+        dump.contains(&format!(
+            "\nca-file: {} # 2 certificates on top of the built-in roots\n",
+            ca.path.display()
+        )),
+        "{dump}"
+    );
+    // It reaches the provider, and a changed bundle is a changed spec.
+    let c = ok_with_token(dir.path());
+    let spec = crate::provider::Spec::from_config(&c, false).unwrap();
+    let crate::provider::Spec::Cloudscale(settings) = &spec else {
+        panic!("{spec:?}")
+    };
+    assert_eq!(settings.ca.as_ref().map(|b| b.len()), Some(2));
+    std::fs::write(dir.path().join("ca.pem"), &pem).unwrap();
+    let changed = crate::provider::Spec::from_config(&ok_with_token(dir.path()), false).unwrap();
+    assert_ne!(spec, changed);
+    // An absolute path is taken as it is.
+    let abs = format!(
+        "provider: cloudscale\nca-file: {}\n",
+        dir.path().join("ca.pem").display()
+    );
+    let c = parse_in(Path::new("/nonexistent"), &abs, &no_env).unwrap();
+    assert_eq!(c.ca_file.unwrap().bundle.len(), 1);
+    // Without the key: the built-in roots only.
+    let c = ok("provider: cloudscale\n");
+    assert!(c.ca_file.is_none());
+    assert!(c
+        .to_string()
+        .contains("\nca-file: (not set) # the built-in roots only\n"));
+}
+
+fn ok_with_token(dir: &Path) -> Config {
+    let yaml = format!("{CA_FILE_YAML}cloudscale:\n  token: t0ken\n  server-uuid: 6c1c8e4e-8f2a-4b0e-9a53-3c1e8f0a2b7d\n");
+    parse_in(dir, &yaml, &no_env).unwrap()
+}
+
+#[test]
+fn ca_file_errors_name_the_file_the_key_and_the_fix() {
+    let fix = "point ca-file at a PEM file of CA certificates";
+    let (e, shown) = ca_file_error(b"");
+    assert!(
+        e.ends_with(&format!(
+            "/floaty.yml: ca-file: {shown} holds no PEM certificate (no -----BEGIN CERTIFICATE----- block); {fix} (a DER file converts with `openssl x509 -inform der -in FILE -out FILE.pem`)"
+        )),
+        "{e}"
+    );
+    let (e, _) = ca_file_error(b"\x30\x82\x01\x0a binary DER");
+    assert!(e.contains("holds no PEM certificate"), "{e}");
+    let (e, shown) =
+        ca_file_error(b"-----BEGIN CERTIFICATE-----\n!!!\n-----END CERTIFICATE-----\n");
+    assert!(
+        e.contains(&format!(
+            "ca-file: {shown}: certificate 1 is not valid PEM: "
+        )) && e.ends_with("; fix or remove that certificate"),
+        "{e}"
+    );
+    let pem = test_ca_pem();
+    let (e, shown) = ca_file_error(
+        format!("{pem}-----BEGIN CERTIFICATE-----\naGVsbG8=\n-----END CERTIFICATE-----\n")
+            .as_bytes(),
+    );
+    assert!(
+        e.contains(&format!(
+            "ca-file: {shown}: certificate 2 does not parse as an X.509 certificate: "
+        )),
+        "{e}"
+    );
+    let (e, shown) = ca_file_error(&vec![b'#'; (MAX_CA_FILE + 1) as usize]);
+    assert!(
+        e.ends_with(&format!(
+            "ca-file: {shown} is larger than 1 MiB; that cannot be the right file; {fix}"
+        )),
+        "{e}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("ca.pem");
+    let shown = file.display().to_string();
+    let e = parse_in(dir.path(), CA_FILE_YAML, &no_env).unwrap_err();
+    assert!(
+        e.contains(&format!("ca-file: cannot read {shown}: No such file")) && e.ends_with(fix),
+        "{e}"
+    );
+    std::fs::create_dir(&file).unwrap();
+    let e = parse_in(dir.path(), CA_FILE_YAML, &no_env).unwrap_err();
+    assert!(
+        e.ends_with(&format!(
+            "ca-file: {shown} is a directory, not a regular file; {fix}"
+        )),
+        "{e}"
+    );
+    std::fs::remove_dir(&file).unwrap();
+    crate::readfile::mkfifo(&file);
+    let e = parse_in(dir.path(), CA_FILE_YAML, &no_env).unwrap_err();
+    assert!(e.contains("is a FIFO, not a regular file"), "{e}");
+    // (A mode-000 file is the same I/O error path as the missing one; as
+    // root, who runs these tests, it would read fine.)
+    let e = parse_in(dir.path(), "provider: cloudscale\nca-file: ''\n", &no_env).unwrap_err();
+    assert!(e.contains("ca-file: empty"), "{e}");
+}

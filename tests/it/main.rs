@@ -17,4 +17,5 @@ mod processes;
 mod reassert;
 mod rules;
 mod secrets;
+mod tls;
 mod wrappers;

@@ -129,7 +129,7 @@ impl World {
             .open(&self.log)
             .expect("log file");
         let before = fs::metadata(&self.log).map(|m| m.len()).unwrap_or(0);
-        let mut out = Command::new(BIN)
+        let mut out = without_proxies(&mut Command::new(BIN))
             .args(args)
             .envs(env.iter().copied())
             .stdin(Stdio::null())
@@ -279,9 +279,40 @@ pub fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// The proxy variables reqwest reads (curl's), upper and lower case.
+pub const PROXY_VARS: [&str; 8] = [
+    "HTTPS_PROXY",
+    "https_proxy",
+    "HTTP_PROXY",
+    "http_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+    "NO_PROXY",
+    "no_proxy",
+];
+
+/// `cmd` without the proxy variables of wherever the tests run: a CI
+/// runner's `HTTP_PROXY` would send floaty's requests to the loopback
+/// mocks through it. Tests of proxies set theirs after this.
+pub fn without_proxies(cmd: &mut Command) -> &mut Command {
+    for var in PROXY_VARS {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
 /// The mock cloudscale API with our two servers and the test addresses.
 pub fn mock_cloudscale() -> mock_cloud::Cloudscale {
-    let mock = mock_cloud::Cloudscale::start(TOKEN).expect("start mock");
+    with_test_servers(mock_cloud::Cloudscale::start(TOKEN).expect("start mock"))
+}
+
+/// [`mock_cloudscale`] over HTTPS, its certificate from a test CA of its
+/// own (`ca_pem()`).
+pub fn mock_cloudscale_tls() -> mock_cloud::Cloudscale {
+    with_test_servers(mock_cloud::Cloudscale::start_tls(TOKEN).expect("start mock"))
+}
+
+fn with_test_servers(mock: mock_cloud::Cloudscale) -> mock_cloud::Cloudscale {
     mock.add_server(SERVER_A, "lb-a");
     mock.add_server(SERVER_B, "lb-b");
     for ip in ["192.0.2.10", "192.0.2.20", "192.0.2.21"] {

@@ -33,6 +33,9 @@ pub struct Settings {
     /// A read-write API token (read-only ones cannot move addresses).
     pub token: Secret,
     pub server: ServerSource,
+    /// CA certificates trusted on top of the built-in roots, for the API
+    /// and the metadata service (`ca-file`).
+    pub ca: Option<crate::CaBundle>,
 }
 
 impl Settings {
@@ -42,6 +45,7 @@ impl Settings {
             endpoint: DEFAULT_ENDPOINT.to_string(),
             token,
             server,
+            ca: None,
         }
     }
 }
@@ -114,11 +118,13 @@ impl Cloudscale {
                 )
             })?;
         auth.set_sensitive(true);
-        let client = http::client()?;
+        let ca = settings.ca.as_ref();
+        let client = http::client(ca)?;
         let server = match &settings.server {
             ServerSource::Uuid(u) => *u,
             ServerSource::Metadata { base_url } => {
-                let u = metadata::server_uuid(&client, base_url, budget).await?;
+                let direct = http::metadata_client(ca)?;
+                let u = metadata::server_uuid(&direct, base_url, budget).await?;
                 tracing::info!(server = %u, "cloudscale: server UUID from metadata");
                 u
             }

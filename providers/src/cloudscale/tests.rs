@@ -32,6 +32,7 @@ fn settings(endpoint: &str, token: &str) -> Settings {
         endpoint: endpoint.to_string(),
         token: Secret::new(token),
         server: ServerSource::Uuid(here()),
+        ca: None,
     }
 }
 
@@ -520,4 +521,75 @@ async fn a_closed_gate_stops_the_write_and_nothing_else() {
         Outcome::AlreadyHere
     );
     assert_eq!(gate.asked(), 0);
+}
+
+/// The mock over HTTPS, its certificate signed by a CA of its own.
+fn tls_mock() -> mock_cloud::Cloudscale {
+    let m = mock_cloud::Cloudscale::start_tls(TOKEN).expect("mock starts");
+    m.add_server(HERE, "db1");
+    m.add_floating_ip(V4, Some(THERE));
+    m
+}
+
+#[tokio::test]
+async fn https_with_the_ca_bundle_moves_the_address() {
+    let m = tls_mock();
+    assert!(m.url().starts_with("https://127.0.0.1:"), "{}", m.url());
+    let pem = m.ca_pem().expect("CA");
+    let p = Cloudscale::new(Settings {
+        ca: Some(crate::CaBundle::from_pem(pem.as_bytes()).expect("bundle")),
+        ..settings(&m.url(), TOKEN)
+    })
+    .await
+    .expect("provider");
+    // Faults and the request log work over TLS as in the clear.
+    m.set_fault_times(Fault::Status(503, String::new()), 1);
+    let e = p
+        .refresh(ip(V4), Mode::Write, &crate::Open)
+        .await
+        .expect_err("503");
+    assert!(e.to_string().contains("HTTP 503"), "{e}");
+    m.set_fault_times(Fault::Reset, 1);
+    p.refresh(ip(V4), Mode::Write, &crate::Open)
+        .await
+        .expect_err("reset");
+    let out = p.refresh(ip(V4), Mode::Write, &crate::Open).await;
+    assert_eq!(out.expect("moved"), Outcome::Moved { previous: None });
+    assert_eq!(m.server_of(V4).as_deref(), Some(HERE));
+    assert_eq!(m.patch_count(V4), 3);
+    let statuses: Vec<Option<u16>> = m.requests().iter().map(|r| r.status).collect();
+    assert_eq!(statuses, [Some(503), None, Some(204)]);
+    assert!(m
+        .requests()
+        .iter()
+        .all(|r| r.method == "PATCH" && r.authorization.is_some()));
+}
+
+#[tokio::test]
+async fn https_without_the_ca_fails_verification_and_sends_nothing() {
+    let m = tls_mock();
+    let p = Cloudscale::new(settings(&m.url(), TOKEN))
+        .await
+        .expect("provider");
+    let e = p
+        .refresh(ip(V4), Mode::Write, &crate::Open)
+        .await
+        .expect_err("unknown issuer");
+    assert_no_token(&e);
+    assert!(e.is_transient(), "{e:?}");
+    assert!(e.to_string().contains("certificate"), "{e}");
+    // Another CA's bundle does not help either.
+    let other = mock_cloud::Cloudscale::start_tls(TOKEN).expect("mock");
+    let wrong = crate::CaBundle::from_pem(other.ca_pem().unwrap_or_default().as_bytes());
+    let p = Cloudscale::new(Settings {
+        ca: Some(wrong.expect("bundle")),
+        ..settings(&m.url(), TOKEN)
+    })
+    .await
+    .expect("provider");
+    p.refresh(ip(V4), Mode::Write, &crate::Open)
+        .await
+        .expect_err("other CA");
+    assert!(m.requests().is_empty(), "{:?}", m.requests());
+    assert_eq!(m.server_of(V4).as_deref(), Some(THERE));
 }

@@ -73,6 +73,9 @@ pub struct Settings {
     /// How long one refresh may take (`refresh-timeout`); operations still
     /// pending when it is nearly spent are reported as such.
     pub timeout: Duration,
+    /// CA certificates trusted on top of the built-in roots, for the API
+    /// and the metadata service (`ca-file`).
+    pub ca: Option<crate::CaBundle>,
 }
 
 impl Settings {
@@ -85,6 +88,7 @@ impl Settings {
             instance: None,
             metadata_url: DEFAULT_METADATA_URL.to_string(),
             timeout: Duration::from_secs(15),
+            ca: None,
         }
     }
 }
@@ -315,12 +319,23 @@ impl Exoscale {
         if let Some(e) = &settings.endpoint {
             check_url("exoscale", "endpoint", e.trim())?;
         }
-        let http = http::client()?;
+        let ca = settings.ca.as_ref();
+        let http = http::client(ca)?;
+        // Only when a lookup is due: a second client is a second pool.
+        let mut direct: Option<reqwest::Client> = None;
+        let mut metadata_client = || -> Result<reqwest::Client, ProviderError> {
+            if let Some(c) = &direct {
+                return Ok(c.clone());
+            }
+            let c = http::metadata_client(ca)?;
+            direct = Some(c.clone());
+            Ok(c)
+        };
         let instance = match settings.instance {
             Some(id) => id,
             None => {
                 let text = metadata::lookup(
-                    &http,
+                    &metadata_client()?,
                     &settings.metadata_url,
                     metadata::Key::InstanceId,
                     budget,
@@ -337,9 +352,13 @@ impl Exoscale {
             (Some(e), _) => e.trim().trim_end_matches('/').to_string(),
             (None, Some(zone)) => default_endpoint(zone.trim()),
             (None, None) => {
-                let zone =
-                    metadata::lookup(&http, &settings.metadata_url, metadata::Key::Zone, budget)
-                        .await?;
+                let zone = metadata::lookup(
+                    &metadata_client()?,
+                    &settings.metadata_url,
+                    metadata::Key::Zone,
+                    budget,
+                )
+                .await?;
                 tracing::info!(zone = %zone, "exoscale: zone from metadata");
                 default_endpoint(&zone)
             }

@@ -37,6 +37,7 @@ fn settings(m: &mock_cloud::Exoscale, secret: &str) -> Settings {
         instance: Some(here()),
         metadata_url: "http://127.0.0.1:9/".into(),
         timeout: Duration::from_secs(10),
+        ca: None,
     }
 }
 
@@ -526,4 +527,34 @@ async fn the_gate_is_asked_before_the_attach_and_before_every_detach() {
     let log = calls(&m);
     assert_eq!(log.iter().filter(|c| c.ends_with(":attach")).count(), 1);
     assert_eq!(log.iter().filter(|c| c.ends_with(":detach")).count(), 0);
+}
+
+#[tokio::test]
+async fn https_trusts_the_ca_bundle_and_nothing_else() {
+    let m = mock_cloud::Exoscale::start_tls(KEY, SECRET).expect("mock starts");
+    m.add_instance(HERE, "db1");
+    m.add_instance(THERE, "db2");
+    m.add_elastic_ip(V4, &[THERE]);
+    m.set_operation_delay(Duration::from_millis(20));
+    assert!(m.url().starts_with("https://"), "{}", m.url());
+    let untrusted = provider(&m).await;
+    let e = untrusted
+        .refresh(ip(V4), Mode::Write, &crate::Open)
+        .await
+        .expect_err("unknown issuer");
+    assert_no_secret(&e);
+    assert!(e.to_string().contains("certificate"), "{e}");
+    assert!(m.requests().is_empty(), "{:?}", m.requests());
+
+    let pem = m.ca_pem().expect("CA");
+    let p = Exoscale::new(Settings {
+        ca: Some(crate::CaBundle::from_pem(pem.as_bytes()).expect("bundle")),
+        ..settings(&m, SECRET)
+    })
+    .await
+    .expect("provider");
+    p.refresh(ip(V4), Mode::Write, &crate::Open)
+        .await
+        .expect("moved");
+    assert_eq!(m.holders(V4), vec![HERE.to_string()]);
 }
