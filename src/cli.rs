@@ -10,9 +10,10 @@ use std::path::PathBuf;
 use clap::{Parser, ValueEnum};
 use clap_complete::Shell;
 
-use crate::event::{Event, EventError};
+use crate::event::{Event, EventError, LowerPriority, RX_LOWER_PRI};
 
 const USAGE: &str = "floaty [FLAGS] CONFIG INSTANCE|GROUP NAME STATE [PRIORITY]
+       floaty [FLAGS] CONFIG INSTANCE NAME MASTER_RX_LOWER_PRI [PRIORITY]
        floaty [FLAGS] -T|--test CONFIG
        floaty [FLAGS] --check CONFIG
        floaty [FLAGS] --fifo CONFIG FIFO
@@ -81,6 +82,11 @@ pub enum Command {
     Notify {
         config: PathBuf,
         event: Event,
+    },
+    /// `CONFIG INSTANCE NAME MASTER_RX_LOWER_PRI [PRIORITY]`: re-assert.
+    Reassert {
+        config: PathBuf,
+        event: LowerPriority,
     },
     Test {
         config: PathBuf,
@@ -326,20 +332,21 @@ impl RawArgs {
                     "CONFIG INSTANCE|GROUP NAME STATE [PRIORITY]",
                 ));
             }
-            let event = Event::from_args(
-                &args[1],
-                &args[2],
-                &args[3],
-                args.get(4).map(|s| s.as_str()),
-            )
-            .map_err(|source| UsageError::Event {
+            let bad_event = |source| UsageError::Event {
                 // Escaped: the message must stay one log line.
                 line: crate::text::shown(&args[1..].join(" ")),
                 source,
-            })?;
-            Command::Notify {
-                config: PathBuf::from(&args[0]),
-                event,
+            };
+            let priority = args.get(4).map(|s| s.as_str());
+            let config = PathBuf::from(&args[0]);
+            if args[3] == RX_LOWER_PRI {
+                let event =
+                    LowerPriority::from_args(&args[1], &args[2], priority).map_err(bad_event)?;
+                Command::Reassert { config, event }
+            } else {
+                let event =
+                    Event::from_args(&args[1], &args[2], &args[3], priority).map_err(bad_event)?;
+                Command::Notify { config, event }
             }
         };
         Ok(command)
@@ -369,6 +376,20 @@ mod tests {
         assert!(matches!(cmd, Command::Notify { event, .. } if event.priority == Some(150)));
         let (cmd, _) = parse(&["/etc/f.yml", "GROUP", "G1", "BACKUP"]).unwrap();
         assert!(matches!(cmd, Command::Notify { event, .. } if event.priority.is_none()));
+    }
+
+    #[test]
+    fn a_lower_priority_call_is_a_reassert() {
+        let (cmd, _) = parse(&["/f", "INSTANCE", "VI_1", "MASTER_RX_LOWER_PRI"]).unwrap();
+        assert!(
+            matches!(&cmd, Command::Reassert { event, .. } if event.name == "VI_1" && event.priority.is_none()),
+            "{cmd:?}"
+        );
+        let (cmd, _) = parse(&["/f", "INSTANCE", "VI_1", "MASTER_RX_LOWER_PRI", "150"]).unwrap();
+        assert!(matches!(cmd, Command::Reassert { event, .. } if event.priority == Some(150)));
+        let e = parse(&["/f", "GROUP", "G1", "MASTER_RX_LOWER_PRI"]).unwrap_err();
+        assert!(e.contains("not a group's"), "{e}");
+        assert!(parse(&["/f", "INSTANCE", "VI_1", "MASTER_RX_LOWER_PRI", "x"]).is_err());
     }
 
     #[test]

@@ -35,7 +35,7 @@ use crate::address;
 use crate::backoff::Schedule;
 use crate::cli::Options;
 use crate::error::Error;
-use crate::event::{Event, Kind, State};
+use crate::event::{Event, Kind, LowerPriority, State};
 use crate::fifo::{self, FifoError, Line};
 use crate::lock::{self, InstanceLock, Patience};
 use crate::process::{self, ProcessHandle, ProcessId};
@@ -118,6 +118,9 @@ struct Running {
     /// Settings that, when changed by a reload, need a restart.
     settings: Settings,
     task: JoinHandle<()>,
+    /// Pokes a refresher on `MASTER_RX_LOWER_PRI` (`reassert.rs`); none
+    /// for a prober.
+    trigger: Option<crate::reassert::Trigger>,
 }
 
 /// What a running refresher was started with; compared whole on reload.
@@ -295,6 +298,10 @@ impl Daemon {
                 self.apply(&event);
                 Some(event)
             }
+            Ok(Line::LowerPriority(lp)) => {
+                self.reassert(&lp);
+                None
+            }
             Ok(Line::Ignored(what)) => {
                 tracing::debug!(line = %crate::text::clip(&String::from_utf8_lossy(bytes), 200), "FIFO: skipped {what}");
                 None
@@ -448,6 +455,7 @@ impl Daemon {
                 addresses: work.addresses,
                 settings,
                 task,
+                trigger: None,
             },
         );
         false
@@ -500,12 +508,13 @@ impl Daemon {
             me: self.me,
         };
         self.renew_provider();
+        let (trigger, pauses) = crate::reassert::channel(instance, &addresses);
         // The same split-brain guard as notify mode (`setup.rs` made it):
         // a late or stale MASTER line must not move the address while
         // another node holds the VIPs.
         let task = self.workers.spawn(holder.hold_and_run(
             plan,
-            Job::Refresh(guard.map(Arc::new)),
+            Job::Refresh(guard.map(Arc::new), pauses),
             self.provider.clone(),
         ));
         self.running.insert(
@@ -515,9 +524,25 @@ impl Daemon {
                 addresses,
                 settings,
                 task,
+                trigger: Some(trigger),
             },
         );
         false
+    }
+
+    /// `MASTER_RX_LOWER_PRI`: poke the instance's refresher, if one runs
+    /// (split-brain repair, `reassert.rs`). None runs: this node is not
+    /// refreshing it, so there is nothing to re-assert.
+    fn reassert(&mut self, lp: &LowerPriority) {
+        let running = self
+            .running
+            .iter_mut()
+            .find(|(name, _)| crate::event::name_matches(&lp.name, name));
+        match running.and_then(|(_, r)| r.trigger.as_mut().filter(|_| !r.task.is_finished())) {
+            Some(trigger) => trigger.poke(lp.priority),
+            None => tracing::debug!(name = %lp.name,
+                "MASTER_RX_LOWER_PRI for an instance with no refresher running: nothing to re-assert"),
+        }
     }
 
     fn stop(&mut self, instance: &str, why: &str) {
@@ -684,7 +709,7 @@ impl Drop for Held {
 
 /// What a [`Holder`] does once it has the lock.
 enum Job {
-    Refresh(Option<Arc<crate::guard::Guard>>),
+    Refresh(Option<Arc<crate::guard::Guard>>, crate::reassert::Pauses),
     Probe(crate::health::HealthPlan, crate::health::probe::Precheck),
 }
 
@@ -717,9 +742,9 @@ impl Holder {
         }
         let addresses = address::comma_list(&plan.addresses);
         match job {
-            Job::Refresh(guard) => {
+            Job::Refresh(guard, pauses) => {
                 tracing::info!(instance = %instance, addresses = %addresses, "refresher started");
-                refresh::refresh_all_with(plan, guard, provider).await;
+                refresh::refresh_all_with(plan, guard, provider, pauses).await;
             }
             Job::Probe(health, precheck) => {
                 tracing::info!(instance = %instance, addresses = %addresses, "prober started");

@@ -73,6 +73,8 @@ pub enum EventError {
     BadPriority(String),
     #[error("the instance or group name is empty")]
     EmptyName,
+    #[error("MASTER_RX_LOWER_PRI is an instance's event, not a group's: write INSTANCE NAME MASTER_RX_LOWER_PRI")]
+    GroupLowerPriority,
 }
 
 impl Event {
@@ -96,24 +98,68 @@ impl Event {
             "DELETED" => State::Deleted,
             other => return Err(EventError::BadState(shown(other))),
         };
-        let priority = match priority {
-            None => None,
-            Some(p) => match p.parse::<u32>() {
-                Ok(n) if n <= 255 => Some(n),
-                _ => return Err(EventError::BadPriority(shown(p))),
-            },
-        };
-        let name = canonical_name(name);
-        if name.is_empty() {
-            return Err(EventError::EmptyName);
-        }
         Ok(Event {
             kind,
-            name: name.to_string(),
+            name: checked_name(name)?,
             state,
-            priority,
+            priority: parse_priority(priority)?,
         })
     }
+}
+
+/// The word keepalived reports in STATE's place when a MASTER hears an
+/// advert of lower priority: on the FIFO, and as what
+/// `notify_master_rx_lower_pri` users bake into its line.
+pub const RX_LOWER_PRI: &str = "MASTER_RX_LOWER_PRI";
+
+/// `INSTANCE NAME MASTER_RX_LOWER_PRI [PRIORITY]`: this node is MASTER and
+/// another node claims MASTER with a lower priority. Not a state: it comes
+/// about once an advert interval during a split brain, and it is the only
+/// sign the true MASTER gets when the split heals (keepalived sends it no
+/// new MASTER event, keepalived#1884), so it means "re-assert the address".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LowerPriority {
+    /// The instance, canonical as in [`Event::name`].
+    pub name: String,
+    /// This node's priority, when given.
+    pub priority: Option<u32>,
+}
+
+impl LowerPriority {
+    /// Parse `TYPE NAME [PRIORITY]` of a `MASTER_RX_LOWER_PRI` line or call.
+    pub fn from_args(
+        kind: &str,
+        name: &str,
+        priority: Option<&str>,
+    ) -> Result<LowerPriority, EventError> {
+        match kind {
+            "INSTANCE" => {}
+            "GROUP" => return Err(EventError::GroupLowerPriority),
+            other => return Err(EventError::BadKind(shown(other))),
+        }
+        Ok(LowerPriority {
+            name: checked_name(name)?,
+            priority: parse_priority(priority)?,
+        })
+    }
+}
+
+fn parse_priority(priority: Option<&str>) -> Result<Option<u32>, EventError> {
+    match priority {
+        None => Ok(None),
+        Some(p) => match p.parse::<u32>() {
+            Ok(n) if n <= 255 => Ok(Some(n)),
+            _ => Err(EventError::BadPriority(shown(p))),
+        },
+    }
+}
+
+fn checked_name(name: &str) -> Result<String, EventError> {
+    let name = canonical_name(name);
+    if name.is_empty() {
+        return Err(EventError::EmptyName);
+    }
+    Ok(name.to_string())
 }
 
 /// keepalived's FIFO wraps the name it knows in one pair of double quotes;
@@ -180,6 +226,30 @@ mod tests {
             Event::from_args("INSTANCE", "\"\"", "MASTER", None),
             Err(EventError::EmptyName)
         ));
+    }
+
+    #[test]
+    fn lower_priority_is_an_instance_word() {
+        let lp = LowerPriority::from_args("INSTANCE", "\"VI_1\"", Some("150")).unwrap();
+        assert_eq!((lp.name.as_str(), lp.priority), ("VI_1", Some(150)));
+        assert_eq!(
+            LowerPriority::from_args("INSTANCE", "VI_1", None)
+                .unwrap()
+                .priority,
+            None
+        );
+        assert_eq!(
+            LowerPriority::from_args("GROUP", "G1", None),
+            Err(EventError::GroupLowerPriority)
+        );
+        assert!(matches!(
+            LowerPriority::from_args("INSTANCE", "VI_1", Some("256")),
+            Err(EventError::BadPriority(_))
+        ));
+        assert_eq!(
+            LowerPriority::from_args("INSTANCE", "", None),
+            Err(EventError::EmptyName)
+        );
     }
 
     #[test]

@@ -9,7 +9,7 @@
 
 use std::path::PathBuf;
 
-use crate::event::{Event, EventError};
+use crate::event::{Event, EventError, LowerPriority, RX_LOWER_PRI};
 use crate::text::clip;
 
 /// A `--fifo` path that cannot be keepalived's FIFO.
@@ -24,8 +24,11 @@ pub enum FifoError {
 pub enum Line {
     /// `INSTANCE "NAME" STATE PRIO` or `GROUP "NAME" STATE PRIO`.
     Event(Event),
+    /// `INSTANCE "NAME" MASTER_RX_LOWER_PRI PRIO`: the MASTER heard a
+    /// lower-priority one (about every advert interval while it does).
+    LowerPriority(LowerPriority),
     /// A line keepalived writes that reports no VRRP state: priority
-    /// changes, `MASTER_RX_LOWER_PRI`, LVS lines. Logged at debug.
+    /// changes, LVS lines. Logged at debug.
     Ignored(&'static str),
 }
 
@@ -51,8 +54,10 @@ pub fn parse_line(bytes: &[u8]) -> Result<Line, LineError> {
         return Err(LineError::Empty);
     };
     match first {
-        "INSTANCE" | "GROUP" => parse_event(first, &text[first.len()..]).map(Line::Event),
-        "MASTER_RX_LOWER_PRI" => Ok(Line::Ignored("a lower-priority advert was received")),
+        "INSTANCE" | "GROUP" => parse_event(first, &text[first.len()..]),
+        // Not keepalived's shape (it writes `INSTANCE "NAME" WORD PRIO` for
+        // these too), but once expected here: harmless.
+        RX_LOWER_PRI => Ok(Line::Ignored("a lower-priority advert was received")),
         "VS" | "RS" => Ok(Line::Ignored("an LVS line")),
         w if w.ends_with("_PRIORITY") => Ok(Line::Ignored("a priority change")),
         w => Err(LineError::UnknownType(clip(w, 40))),
@@ -62,8 +67,11 @@ pub fn parse_line(bytes: &[u8]) -> Result<Line, LineError> {
 /// `"NAME" STATE PRIO`: the name is what lies between the first and the
 /// last `"` (a name never holds `"`, but may hold spaces, `'` and `#`).
 /// Lines without quotes (never seen from keepalived, but cheap to accept)
-/// must then be exactly `NAME STATE PRIO`.
-fn parse_event(kind: &str, rest: &str) -> Result<Event, LineError> {
+/// must then be exactly `NAME STATE PRIO`. keepalived writes its
+/// non-state words in STATE's place (one `printf` for every line,
+/// `vrrp_notify.c`): `MASTER_RX_LOWER_PRI`, and `MASTER_PRIORITY` /
+/// `BACKUP_PRIORITY` with `vrrp_notify_priority_changes`.
+fn parse_event(kind: &str, rest: &str) -> Result<Line, LineError> {
     let (name, tail) = match (rest.find('"'), rest.rfind('"')) {
         (Some(open), Some(close)) if close > open => {
             if !rest[..open].trim().is_empty() {
@@ -86,7 +94,16 @@ fn parse_event(kind: &str, rest: &str) -> Result<Event, LineError> {
         [state, prio] => (*state, Some(*prio)),
         _ => return Err(LineError::Shape),
     };
-    Ok(Event::from_args(kind, name, state, priority)?)
+    match state {
+        // keepalived sends it for instances only; a group's would be
+        // someone else's line, and reports no state either.
+        RX_LOWER_PRI if kind == "GROUP" => Ok(Line::Ignored("a group's lower-priority line")),
+        RX_LOWER_PRI => Ok(Line::LowerPriority(LowerPriority::from_args(
+            kind, name, priority,
+        )?)),
+        w if w.ends_with("_PRIORITY") => Ok(Line::Ignored("a priority change")),
+        _ => Ok(Line::Event(Event::from_args(kind, name, state, priority)?)),
+    }
 }
 
 #[cfg(test)]
@@ -125,9 +142,48 @@ mod tests {
         assert_eq!(event("INSTANCE VI_1 BACKUP 100").name, "VI_1");
     }
 
+    /// keepalived 2.2.7 writes every line with one format, `%s "%s" %s %d`
+    /// (`vrrp_notify.c`, `notify_fifo`), lower-priority adverts included;
+    /// the lines below are the shapes seen on its FIFO (docs: §3.1).
+    #[test]
+    fn a_lower_priority_advert_is_its_own_line() {
+        for (line, name, priority) in [
+            (
+                "INSTANCE \"VI_1\" MASTER_RX_LOWER_PRI 150",
+                "VI_1",
+                Some(150),
+            ),
+            (
+                "INSTANCE \"'VI.a'\" MASTER_RX_LOWER_PRI 120\r",
+                "'VI.a'",
+                Some(120),
+            ),
+            ("INSTANCE VI_1 MASTER_RX_LOWER_PRI", "VI_1", None),
+        ] {
+            match parse_line(line.as_bytes()) {
+                Ok(Line::LowerPriority(lp)) => {
+                    assert_eq!((lp.name.as_str(), lp.priority), (name, priority), "{line}")
+                }
+                other => panic!("{line:?}: {other:?}"),
+            }
+        }
+        for line in [
+            "INSTANCE \"VI_1\" MASTER_RX_LOWER_PRI -1",
+            "INSTANCE \"\" MASTER_RX_LOWER_PRI 150",
+            "INSTANCE \"VI_1\" MASTER_RX_LOWER_PRI 150 extra",
+        ] {
+            assert!(parse_line(line.as_bytes()).is_err(), "{line:?}");
+        }
+    }
+
     #[test]
     fn lines_without_state_are_ignored() {
         for line in [
+            // What keepalived writes with vrrp_notify_priority_changes.
+            "INSTANCE \"VI_1\" MASTER_PRIORITY 100",
+            "INSTANCE \"VI_1\" BACKUP_PRIORITY 90",
+            "GROUP \"G1\" MASTER_RX_LOWER_PRI 0",
+            // The shapes once expected here, never written by keepalived.
             "MASTER_RX_LOWER_PRI \"VI_1\" 150",
             "MASTER_PRIORITY \"VI_1\" 100",
             "BACKUP_PRIORITY \"VI_1\" 90",

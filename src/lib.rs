@@ -17,9 +17,11 @@
 //!   stop takes when that check fails (a stop always stops).
 //!
 //! What acts:
-//! - `notify` one notify call; `daemon` the `--fifo` daemon; `check`
-//!   `--check`; `selftest` `--test`; `generate` the man page and
-//!   completions;
+//! - `notify` one notify call; `poke` one `MASTER_RX_LOWER_PRI` call,
+//!   which asks the running refresher to re-assert (`reassert`: the burst
+//!   of reads that does it, split-brain repair); `daemon` the `--fifo`
+//!   daemon; `check` `--check`; `selftest` `--test`; `generate` the man
+//!   page and completions;
 //! - `lock/` the per-instance lock: its place (`place`), template, record,
 //!   and who may be signalled (`holder`); `process` pidfds and the fork;
 //! - `refresh` the refresher loop and `backoff` its retries; `guard` the
@@ -59,11 +61,13 @@ mod lock;
 pub mod logging;
 mod netlink;
 mod notify;
+mod poke;
 mod process;
 #[cfg(test)]
 mod proptests;
 mod provider;
 mod readfile;
+mod reassert;
 mod refresh;
 mod rules;
 mod selftest;
@@ -81,6 +85,7 @@ pub fn run(raw: RawArgs, options: &Options) -> Result<(), Error> {
     let command = raw.into_command()?;
     match command {
         Command::Notify { config, event } => notify::run(&config, &event, options),
+        Command::Reassert { config, event } => poke::run(&config, &event, options),
         Command::Test { config } => selftest::run(&config::load(&config)?, options),
         Command::Check { config } => check::run(&config),
         Command::Fifo { config, fifo } => daemon::run(&config, &fifo, options),

@@ -23,6 +23,7 @@ use crate::guard::Guard;
 use crate::health::{self, Health, HealthPlan, Verdict};
 use crate::process::ReadyPipe;
 use crate::provider::Spec;
+use crate::reassert::{Pauses, Wake};
 
 /// Everything the refresher needs, prepared (and validated) before the fork.
 pub struct Plan {
@@ -84,9 +85,12 @@ pub fn run(plan: Plan, role: Role, ready: ReadyPipe) -> i32 {
 }
 
 async fn supervise(mut plan: Plan, role: Role, ready: ReadyPipe) -> i32 {
-    let (Ok(mut term), Ok(mut int)) = (
+    // SIGUSR1 before `ready`: the call that pokes us (`poke.rs`) checks
+    // that we catch it, and its default action would end us.
+    let (Ok(mut term), Ok(mut int), Ok(usr1)) = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
+        signal(SignalKind::user_defined1()),
     ) else {
         tracing::error!(instance = %plan.instance, "cannot install signal handlers");
         return 1;
@@ -99,6 +103,10 @@ async fn supervise(mut plan: Plan, role: Role, ready: ReadyPipe) -> i32 {
     ready.signal();
     let instance = plan.instance.clone();
 
+    // Split-brain repair (`reassert.rs`): SIGUSR1 pokes the refresher,
+    // the one this process starts as or the one a prober becomes.
+    let (trigger, pauses) = crate::reassert::channel(&instance, &plan.addresses);
+    let mut pokes = Box::pin(crate::reassert::poke_on_signal(usr1, trigger));
     // The provider a prober probes with, handed on warm to the refresher
     // it may become.
     let provider = SharedProvider::default();
@@ -107,7 +115,7 @@ async fn supervise(mut plan: Plan, role: Role, ready: ReadyPipe) -> i32 {
     let (mut work, mut what, mut takeover): (Work, _, Option<crate::handoff::Takeover>) = match role
     {
         Role::Refresh(guard) => (
-            Box::pin(refresh_all(plan, guard.map(Arc::new))),
+            Box::pin(refresh_all(plan, guard.map(Arc::new), pauses.clone())),
             "refresher",
             None,
         ),
@@ -120,6 +128,7 @@ async fn supervise(mut plan: Plan, role: Role, ready: ReadyPipe) -> i32 {
     let mut may_take_over = takeover.is_some();
     let ending = loop {
         tokio::select! {
+            never = &mut pokes => match never {},
             _ = term.recv() => break Ending::Signalled("SIGTERM"),
             _ = int.recv() => break Ending::Signalled("SIGINT"),
             _ = &mut watch => break Ending::KeepalivedGone,
@@ -136,7 +145,12 @@ async fn supervise(mut plan: Plan, role: Role, ready: ReadyPipe) -> i32 {
                 };
                 tracing::info!(instance = %instance, addresses = %crate::address::comma_list(&plan.addresses),
                     "prober takes over as refresher (MASTER), on its open connection");
-                work = Box::pin(refresh_all_with(plan, guard.map(Arc::new), provider));
+                work = Box::pin(refresh_all_with(
+                    plan,
+                    guard.map(Arc::new),
+                    provider,
+                    pauses.clone(),
+                ));
                 what = "refresher";
                 // `takeover` stays: it holds the lock.
                 may_take_over = false;
@@ -192,14 +206,19 @@ pub type SharedProvider = Arc<tokio::sync::OnceCell<Arc<dyn Provider>>>;
 /// Refresh every address of `plan` until dropped (the forked refresher runs
 /// it to its end; the FIFO daemon aborts it when the instance leaves
 /// MASTER), writing only while `guard`, if any, finds the instance's VIPs
-/// on this node.
-pub async fn refresh_all(plan: Plan, guard: Option<Arc<Guard>>) {
-    refresh_all_with(plan, guard, SharedProvider::default()).await
+/// on this node; `pauses` cut its waits short for split-brain repair.
+pub async fn refresh_all(plan: Plan, guard: Option<Arc<Guard>>, pauses: Pauses) {
+    refresh_all_with(plan, guard, SharedProvider::default(), pauses).await
 }
 
 /// [`refresh_all`] with a provider shared with other refreshers (built by
 /// whichever needs it first); `provider` must come from `plan.spec`.
-pub async fn refresh_all_with(plan: Plan, guard: Option<Arc<Guard>>, provider: SharedProvider) {
+pub async fn refresh_all_with(
+    plan: Plan,
+    guard: Option<Arc<Guard>>,
+    provider: SharedProvider,
+    pauses: Pauses,
+) {
     // With a track file, the MASTER's own Verify rounds are its probes: a
     // revoked token must be noticed within a health-interval, not a
     // refresh-interval.
@@ -226,6 +245,7 @@ pub async fn refresh_all_with(plan: Plan, guard: Option<Arc<Guard>>, provider: S
             back_off: plan.back_off,
             provider: provider.clone(),
             guard: guard.clone(),
+            pauses: pauses.clone(),
         };
         set.spawn(task.run());
     }
@@ -262,22 +282,28 @@ struct Task {
     provider: Arc<dyn Provider>,
     guard: Option<Arc<Guard>>,
     health: Option<Arc<Health>>,
+    pauses: Pauses,
 }
 
 impl Task {
-    async fn run(self) {
+    async fn run(mut self) {
         // The first refresh after MASTER writes blindly: the address is
         // almost surely elsewhere, and a read would cost a round trip.
         let mut mode = Mode::Write;
+        let mut this_round = mode;
         loop {
-            if self.attempt_until_done(mode).await {
+            if self.attempt_until_done(this_round).await {
                 mode = Mode::Verify;
             }
             let wait = match &self.health {
                 Some(h) if h.wants_recheck(Some(self.addr)) => health::RECHECK,
                 _ => jittered(self.interval, fastrand::f64()),
             };
-            tokio::time::sleep(wait).await;
+            // A re-assert reads first: the address is most likely here.
+            this_round = match self.pauses.wait(wait).await {
+                Wake::Interval => mode,
+                Wake::Reassert => Mode::Verify,
+            };
         }
     }
 

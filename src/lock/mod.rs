@@ -19,6 +19,7 @@
 
 mod holder;
 mod place;
+mod poke;
 mod record;
 mod template;
 
@@ -31,6 +32,7 @@ use std::time::{Duration, Instant};
 use crate::process::ProcessId;
 
 pub use place::{check_dir, dir_of, DirState};
+pub use poke::{poke, Poked};
 pub use record::Ticket;
 use record::{newer_ticket, HolderKind, Record};
 pub use template::LockTemplate;

@@ -14,6 +14,7 @@ mod lab_script;
 mod notify;
 mod pair;
 mod processes;
+mod reassert;
 mod rules;
 mod secrets;
 mod tls;

@@ -1049,3 +1049,110 @@ impl Drop for AddressWatch {
         }
     }
 }
+
+/// The link a partitioned node's route to its peer goes down instead of
+/// `veth0` (see [`Node::partition_from`]).
+const DEAD_LINK: &str = "dead0";
+
+impl Node {
+    /// A one-way partition: this node stops hearing `peer` (a veth
+    /// address) while `peer` still hears it. Strict reverse-path filtering
+    /// plus a route to `peer` over a second veth that leads nowhere: the
+    /// kernel drops what comes from `peer` on `veth0`, and nothing else
+    /// changes (docs: keepalived-health.md §0; this kernel has no netem,
+    /// and no nftables or iptables here).
+    pub fn partition_from(&self, peer: &str) -> io::Result<()> {
+        if self.ns.ip(&["-o", "link", "show", DEAD_LINK]).is_err() {
+            self.ns.ip(&[
+                "link", "add", DEAD_LINK, "type", "veth", "peer", "name", "dead1",
+            ])?;
+            self.ns.ip(&["link", "set", "dead1", "up"])?;
+            self.ns.ip(&["link", "set", DEAD_LINK, "up"])?;
+        }
+        for key in ["all", "veth0"] {
+            self.sysctl(&format!("net.ipv4.conf.{key}.rp_filter=1"))?;
+        }
+        self.ns
+            .ip(&["route", "add", &format!("{peer}/32"), "dev", DEAD_LINK])?;
+        Ok(())
+    }
+
+    /// Ends [`Node::partition_from`]: the route to `peer` goes back to
+    /// `veth0`.
+    pub fn heal_partition(&self, peer: &str) -> io::Result<()> {
+        self.ns.ip(&["route", "del", &format!("{peer}/32")])?;
+        Ok(())
+    }
+
+    fn sysctl(&self, setting: &str) -> io::Result<()> {
+        let out = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &self.ns.name,
+                "sysctl",
+                "-q",
+                "-w",
+                setting,
+            ])
+            .stdin(Stdio::null())
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .process_group(0)
+            .output()?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(io::Error::other(format!(
+                "sysctl {setting} in {}: {}",
+                self.ns.name,
+                String::from_utf8_lossy(&out.stderr).trim()
+            )))
+        }
+    }
+
+    /// Sets floaty's refresh-interval on this node (`1h`: only events
+    /// move the address).
+    pub fn set_refresh_interval(&self, interval: &str) -> io::Result<()> {
+        let yml = fs::read_to_string(self.floaty_config())?;
+        let changed = yml.replace(
+            "refresh-interval: 2s\n",
+            &format!("refresh-interval: {interval}\n"),
+        );
+        if changed == yml {
+            return Err(io::Error::other("floaty.yml has no refresh-interval: 2s"));
+        }
+        fs::write(self.floaty_config(), changed)
+    }
+
+    /// Adds `notify_master_rx_lower_pri` to every instance of this node's
+    /// keepalived.conf, the way the README says: the notify program with
+    /// the event baked in (keepalived appends no arguments to it).
+    pub fn notify_on_lower_priority(&self) -> io::Result<()> {
+        let conf = fs::read_to_string(&self.conf)?;
+        let mut out = String::new();
+        let mut instance = None;
+        for line in conf.lines() {
+            let trimmed = line.trim_start();
+            if let Some(rest) = trimmed.strip_prefix("vrrp_instance ") {
+                instance = rest.split_whitespace().next().map(str::to_string);
+            }
+            out.push_str(line);
+            out.push('\n');
+            if let (Some(program), Some(name)) = (
+                trimmed
+                    .strip_prefix("notify \"")
+                    .and_then(|p| p.strip_suffix('"')),
+                instance.as_deref(),
+            ) {
+                out.push_str(&format!(
+                    "    notify_master_rx_lower_pri \"{program} INSTANCE {name} MASTER_RX_LOWER_PRI\"\n"
+                ));
+            }
+        }
+        if !out.contains("notify_master_rx_lower_pri") {
+            return Err(io::Error::other("keepalived.conf has no notify line"));
+        }
+        fs::write(&self.conf, out)
+    }
+}

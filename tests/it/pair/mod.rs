@@ -8,4 +8,5 @@ pub mod fifo_e2e;
 mod health;
 pub mod lab;
 mod many;
+mod partition;
 mod split_brain;
