@@ -249,7 +249,8 @@ fn main() {
         // connection is idle in the prober's pool.
         let probes = |s: &mock_cloud::State| {
             let gets = s.requests().iter();
-            gets.filter(|r| r.method == "GET" && r.at > t_backup).count()
+            gets.filter(|r| r.method == "GET" && r.at > t_backup)
+                .count()
         };
         assert!(mock.wait_for(Duration::from_secs(10), |s| probes(s) >= 2));
         // Its answer is still on the way back (a MASTER now would abort

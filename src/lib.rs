@@ -25,9 +25,16 @@
 //! - `lock/` the per-instance lock: its place (`place`), template, record,
 //!   and who may be signalled (`holder`); `process` pidfds and the fork;
 //! - `refresh` the refresher loop and `backoff` its retries; `guard` the
-//!   split-brain guard (`netlink` lists this host's addresses); `provider` config → a provider of the
-//!   `floaty-providers` crate (one folder per cloud); `rules` commands run
-//!   on events; `systemd` socket activation and readiness.
+//!   split-brain guard (`netlink` lists this host's addresses); `provider`
+//!   config → a provider of the `floaty-providers` crate (one folder per
+//!   cloud); `rules` commands run on events; `systemd` socket activation
+//!   and readiness;
+//! - `health/` this node's readiness told to keepalived through a
+//!   `track_file`: the policy and hysteresis (`mod.rs`), the file
+//!   (`track_file`), the prober of a BACKUP instance (`probe`),
+//!   `--drain`/`--undrain` (`drain`), and whether keepalived.conf reads
+//!   the file (`watched`); `handoff` a prober becoming the refresher on
+//!   MASTER, on its open connection.
 //!
 //! Plumbing: `logging`, `text` (one-line messages), `address`, `duration`,
 //! `readfile`, `error` (every error and its exit status, in one place).
