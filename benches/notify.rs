@@ -18,25 +18,12 @@ mod support;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+#[path = "common/stats.rs"]
+mod stats;
+use stats::{median, p90, rss_kib};
 use support::*;
 
 const RUNS: usize = 40;
-
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
-}
-
-fn p90(v: &mut [f64]) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[(v.len() * 9) / 10]
-}
-
-fn rss_kib(pid: i32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
-}
 
 fn main() {
     if std::env::args().any(|a| a == "--list") {

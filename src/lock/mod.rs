@@ -17,6 +17,7 @@
 //! ticket line names the call that last took the lock; a call older than
 //! that one is stale and gives way without signalling anyone.
 
+mod handoff;
 mod holder;
 mod place;
 mod poke;
@@ -31,6 +32,7 @@ use std::time::{Duration, Instant};
 
 use crate::process::ProcessId;
 
+pub use handoff::{request_handoff, take_handoff_request, Handoff};
 pub use place::{check_dir, dir_of, DirState};
 pub use poke::{poke, Poked};
 pub use record::Ticket;
@@ -152,6 +154,28 @@ fn open(path: &Path) -> Result<(File, (u64, u64)), LockError> {
         .map_err(|e| open_error(path, e))?;
     let id = place::check_file(&file, path)?;
     Ok((file, id))
+}
+
+/// The lock file at `path` if it exists and is ours, with its identity and
+/// the record it holds (None without a file or a record). Creates, locks
+/// and writes nothing: for the calls that only look at the holder (a poke,
+/// a handoff request).
+fn existing_record(path: &Path) -> Result<Option<Existing>, LockError> {
+    let mut file = match open_options(false).open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(open_error(path, e)),
+    };
+    let id = place::check_file(&file, path)?;
+    Ok(Record::parse(&read_text(&mut file)).map(|record| Existing { file, id, record }))
+}
+
+/// What [`existing_record`] found.
+struct Existing {
+    file: File,
+    /// (device, inode), for proving the holder.
+    id: (u64, u64),
+    record: Record,
 }
 
 fn read_text(file: &mut File) -> String {
@@ -313,101 +337,6 @@ pub fn stop_only(path: &Path, instance: &str, patience: Patience) -> Result<Stop
     }
 }
 
-/// What [`request_handoff`] got.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Handoff {
-    /// The prober with this PID refreshes now, under the caller's ticket.
-    Done { pid: i32 },
-    /// No prober of this instance holds the lock (or it did not answer in
-    /// time): take the lock the usual way.
-    NoProber,
-}
-
-/// Where a MASTER call leaves its ticket for the prober it hands to.
-fn request_path(lock: &Path) -> PathBuf {
-    let mut name = lock.as_os_str().to_owned();
-    name.push(".master");
-    PathBuf::from(name)
-}
-
-/// A MASTER call hands the instance to the prober that holds its lock
-/// instead of stopping it and forking a cold refresher: the prober's
-/// connection to the API is open, so the first write goes out on it.
-/// The ticket goes into a request file beside the lock (as safe as the
-/// lock: same directory, ours, 0600), the prober is sent SIGUSR2, and the
-/// call waits up to `wait` for the lock record to name that process as
-/// refresher with this ticket.
-pub fn request_handoff(
-    path: &Path,
-    instance: &str,
-    ticket: &Ticket,
-    wait: Duration,
-) -> Result<Handoff, LockError> {
-    let deadline = Instant::now() + wait;
-    let mut file = match open_options(false).open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Handoff::NoProber),
-        Err(e) => return Err(open_error(path, e)),
-    };
-    let file_id = place::check_file(&file, path)?;
-    if file.try_lock().is_ok() {
-        return Ok(Handoff::NoProber); // nobody holds it
-    }
-    let Some(record) = Record::parse(&read_text(&mut file)) else {
-        return Ok(Handoff::NoProber);
-    };
-    if record.kind != HolderKind::Prober {
-        return Ok(Handoff::NoProber);
-    }
-    let Some(prober) = holder::proven_refresher(&record, instance, file_id) else {
-        return Ok(Handoff::NoProber);
-    };
-    let request = request_path(path);
-    let written = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(&request)
-        .and_then(|mut f| f.write_all(ticket.render().as_bytes()));
-    if let Err(source) = written {
-        return Err(LockError::Write {
-            path: request,
-            source,
-        });
-    }
-    if prober.signal(rustix::process::Signal::USR2).is_err() {
-        let _ = std::fs::remove_file(&request);
-        return Ok(Handoff::NoProber);
-    }
-    loop {
-        let text = read_text(&mut file);
-        let done = Record::parse(&text).is_some_and(|r| {
-            r.kind == HolderKind::Refresher && r.id == record.id && r.instance == instance
-        }) && Ticket::parse(&text).as_ref() == Some(ticket);
-        if done {
-            return Ok(Handoff::Done { pid: record.id.pid });
-        }
-        if Instant::now() >= deadline {
-            let _ = std::fs::remove_file(&request);
-            return Ok(Handoff::NoProber);
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
-}
-
-/// In the prober, on SIGUSR2: the ticket a MASTER call left (the request
-/// is consumed). Only a file of ours beside our own lock counts.
-pub fn take_handoff_request(lock: &Path) -> Option<Ticket> {
-    let path = request_path(lock);
-    let mut file = open_options(false).open(&path).ok()?;
-    place::check_file(&file, &path).ok()?;
-    let text = read_text(&mut file);
-    let _ = std::fs::remove_file(&path);
-    Ticket::parse(&text)
-}
-
 /// The instances whose lock files in `dir` say they were started for sync
 /// group `group`: a GROUP stop finds its members this way when
 /// keepalived.conf no longer names them. Only files that are floaty's and
@@ -445,13 +374,7 @@ impl InstanceLock {
         instance: &str,
         group: Option<&str>,
     ) -> Result<(), LockError> {
-        let record = Record {
-            kind: HolderKind::Refresher,
-            id,
-            instance: instance.to_string(),
-            group: group.map(str::to_string),
-        };
-        self.write_record(record.render())
+        self.record_as(HolderKind::Refresher, id, instance, group)
     }
 
     pub fn path(&self) -> &Path {
@@ -465,13 +388,7 @@ impl InstanceLock {
         instance: &str,
         group: Option<&str>,
     ) -> Result<(), LockError> {
-        let record = Record {
-            kind: HolderKind::Prober,
-            id,
-            instance: instance.to_string(),
-            group: group.map(str::to_string),
-        };
-        self.write_record(record.render())
+        self.record_as(HolderKind::Prober, id, instance, group)
     }
 
     /// The prober becomes the instance's refresher for the MASTER call
@@ -497,11 +414,21 @@ impl InstanceLock {
     /// Record the FIFO daemon as the holder (it is waited for, never
     /// signalled).
     pub fn record_daemon(&mut self, id: ProcessId, instance: &str) -> Result<(), LockError> {
+        self.record_as(HolderKind::Daemon, id, instance, None)
+    }
+
+    fn record_as(
+        &mut self,
+        kind: HolderKind,
+        id: ProcessId,
+        instance: &str,
+        group: Option<&str>,
+    ) -> Result<(), LockError> {
         let record = Record {
-            kind: HolderKind::Daemon,
+            kind,
             id,
             instance: instance.to_string(),
-            group: None,
+            group: group.map(str::to_string),
         };
         self.write_record(record.render())
     }

@@ -8,13 +8,12 @@
 //! (before an upgrade) does not catch it.
 
 use std::fs;
-use std::io;
 use std::path::Path;
 
 use rustix::process::Signal;
 
-use super::record::{HolderKind, Record};
-use super::{holder, open_error, open_options, place, read_text, LockError};
+use super::record::HolderKind;
+use super::{existing_record, holder, LockError};
 
 /// What [`poke`] found.
 #[derive(Debug, PartialEq, Eq)]
@@ -35,13 +34,12 @@ pub enum Poked {
 /// Send the refresher that holds `instance`'s lock at `path` SIGUSR1 when
 /// it provably is one that catches it. Creates, locks and writes nothing.
 pub fn poke(path: &Path, instance: &str) -> Result<Poked, LockError> {
-    let mut file = match open_options(false).open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Poked::Nothing),
-        Err(e) => return Err(open_error(path, e)),
-    };
-    let file_id = place::check_file(&file, path)?;
-    let Some(record) = Record::parse(&read_text(&mut file)) else {
+    let Some(super::Existing {
+        id: file_id,
+        record,
+        ..
+    }) = existing_record(path)?
+    else {
         return Ok(Poked::Nothing);
     };
     if record.kind == HolderKind::Daemon {
