@@ -19,7 +19,7 @@
 //! What acts:
 //! - `notify` one notify call; `poke` one `MASTER_RX_LOWER_PRI` call,
 //!   which asks the running refresher to re-assert (`reassert`: the burst
-//!   of reads that does it, split-brain repair); `daemon` the `--fifo`
+//!   of reads that does it, split-brain repair); `daemon/` the `--fifo`
 //!   daemon; `check` `--check`; `selftest` `--test`; `generate` the man
 //!   page and completions;
 //! - `lock/` the per-instance lock: its place (`place`), template, record,

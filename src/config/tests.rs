@@ -1,3 +1,5 @@
+//! The config module's tests: what each key accepts, what it refuses and how it says so.
+
 use super::*;
 
 const FILE: &str = "/etc/floaty.yml";
