@@ -132,7 +132,10 @@ fn take_over(
 ) -> Result<(), Error> {
     let cfg = &setup.cfg;
     let patience = setup.patience(event.state, started);
-    let keepalived = process::keepalived_ancestors();
+    // Found when first needed: a handoff to a prober needs none (the
+    // prober watches keepalived already), and the walk up /proc costs
+    // a warm MASTER its time.
+    let mut keepalived: Option<Vec<ProcessId>> = None;
     let legacy = stop::legacy_template(cfg.lock_template_from_file);
     // Orders this call against others for the same instance that run at
     // the same time (keepalived does not wait for notify programs).
@@ -170,6 +173,7 @@ fn take_over(
             continue;
         }
         let watch = keepalived
+            .get_or_insert_with(process::keepalived_ancestors)
             .iter()
             .filter_map(|id| ProcessHandle::open(*id).map(ProcessHandle::into_fd))
             .collect();
