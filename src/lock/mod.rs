@@ -462,11 +462,12 @@ impl InstanceLock {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::record::ticket;
     use super::*;
 
-    fn patience() -> Patience {
+    /// Short waits, for the lock module's tests.
+    pub(in crate::lock) fn patience() -> Patience {
         Patience {
             timeout: Duration::from_millis(300),
             kill_after: Duration::from_millis(100),

@@ -82,18 +82,10 @@ fn catches(pid: i32, signal: Signal) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{acquire, Patience};
+    use super::super::acquire;
+    use super::super::tests::patience;
     use super::*;
     use crate::process::ProcessId;
-    use std::time::Duration;
-
-    fn patience() -> Patience {
-        Patience {
-            timeout: Duration::from_millis(300),
-            kill_after: Duration::from_millis(100),
-            limited_by_keepalived: false,
-        }
-    }
 
     #[test]
     fn only_a_provable_refresher_is_poked() {
