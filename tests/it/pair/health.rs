@@ -131,6 +131,38 @@ fn scenarios(
     io(lab.node("a").start())?;
     hold_on(lab, "b", Duration::from_secs(6), "a restarted broken")?;
 
+    // As after a reboot: /run is empty, so the track file and its state are
+    // gone and keepalived's init_file starts a at 0. Its prober, started by
+    // the first BACKUP call, demotes it (two reads, 1 s apart) before
+    // keepalived's down timer (3 × advert_int + skew) would make it MASTER.
+    io(lab.node("a").stop().map(drop))?;
+    // The watch pauses: these deletions are the test's, and keepalived's
+    // init_file then writes the new file its own way (see above).
+    let paused = watch.take().map(Watch::stop).unwrap_or_default();
+    let dir = health_dir(lab, "a");
+    for name in [
+        format!("{INSTANCE}.health"),
+        format!("{INSTANCE}.health.state"),
+    ] {
+        fs::remove_file(dir.join(name)).map_err(|e| e.to_string())?;
+    }
+    let t0 = std::time::SystemTime::now();
+    io(lab.node("a").start())?;
+    hold_on(lab, "b", Duration::from_secs(6), "a booted broken")?;
+    // When floaty wrote the −100 (the file's last change).
+    let written = fs::metadata(dir.join(format!("{INSTANCE}.health")))
+        .and_then(|m| m.modified())
+        .map_err(|e| e.to_string())?;
+    if value(lab, "a") != Some(-100) {
+        return Err(format!("a booted broken: track file {:?}", value(lab, "a")));
+    }
+    *watch = Some(Watch::start_after(dirs, paused));
+    let demoted = written.duration_since(t0).unwrap_or_default();
+    times.push((
+        "a booted broken (empty /run): keepalived start -> -100",
+        demoted,
+    ));
+
     // The token back: a is ready again and preempts.
     let t0 = Instant::now();
     lab.mock.add_token(TOKEN_A, true);
@@ -290,6 +322,13 @@ struct Watch {
 }
 
 impl Watch {
+    /// A watch that reports what `earlier` saw too.
+    fn start_after(dirs: &[PathBuf], earlier: Seen) -> Watch {
+        let w = Watch::start(dirs);
+        *w.seen.lock().unwrap() = earlier;
+        w
+    }
+
     fn start(dirs: &[PathBuf]) -> Watch {
         let fd = unsafe { libc::inotify_init1(libc::IN_NONBLOCK | libc::IN_CLOEXEC) };
         assert!(fd >= 0, "inotify_init1");
