@@ -981,16 +981,23 @@ impl Lab {
         }
         const PROBE: &str = "198.51.100.77";
         for node in &self.nodes {
-            node.ns
-                .ip(&["addr", "add", &format!("{PROBE}/32"), "dev", "lo"])?;
-            let seen = wait_until(Duration::from_secs(5), Duration::from_millis(5), || {
-                watch
-                    .changes()
-                    .iter()
-                    .any(|c| c.node == node.name && c.vip == PROBE)
-            });
-            node.ns
-                .ip(&["addr", "del", &format!("{PROBE}/32"), "dev", "lo"])?;
+            // `ip monitor` subscribes some time after it was spawned (later
+            // on a loaded machine): a change made before that is never
+            // reported. So add and remove the probe address until one is.
+            let deadline = Instant::now() + Duration::from_secs(10);
+            let mut seen = false;
+            while !seen && Instant::now() < deadline {
+                node.ns
+                    .ip(&["addr", "add", &format!("{PROBE}/32"), "dev", "lo"])?;
+                seen = wait_until(Duration::from_millis(250), Duration::from_millis(5), || {
+                    watch
+                        .changes()
+                        .iter()
+                        .any(|c| c.node == node.name && c.vip == PROBE)
+                });
+                node.ns
+                    .ip(&["addr", "del", &format!("{PROBE}/32"), "dev", "lo"])?;
+            }
             if !seen {
                 return Err(io::Error::other(format!(
                     "ip monitor in {} reported nothing",
