@@ -24,7 +24,9 @@
 //!   page and completions;
 //! - `lock/` the per-instance lock: its place (`place`), template, record,
 //!   and who may be signalled (`holder`); `process` pidfds and the fork;
-//! - `refresh` the refresher loop and `backoff` its retries; `guard` the
+//! - `worker` the forked process of one instance (refresher or prober:
+//!   its runtime, signals and end); `refresh` the refresher loop and
+//!   `backoff` its retries; `guard` the
 //!   split-brain guard (`netlink` lists this host's addresses); `provider`
 //!   config → a provider of the `floaty-providers` crate (one folder per
 //!   cloud); `rules` commands run on events; `systemd` socket activation
@@ -45,7 +47,7 @@
 //! `setup::load` (config, provider spec, keepalived.conf) →
 //! `Setup::work_for` (instances, lock paths, guards) → `lock::acquire_in_order`
 //! (stops the previous refresher) → `process::fork_detached` → in the child
-//! `refresh::run` → `refresh_all` → one task per address →
+//! `worker::run` → `refresh::refresh_all` → one task per address →
 //! `guard::Guard` (are the VIPs here?) → `Provider::refresh` (e.g.
 //! `floaty_providers::cloudscale`) → `PATCH /v1/floating-ips/{ip}`.
 
@@ -82,6 +84,7 @@ mod setup;
 mod stop;
 mod systemd;
 pub mod text;
+mod worker;
 
 use crate::cli::{Command, Options, RawArgs};
 use crate::error::Error;

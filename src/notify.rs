@@ -17,9 +17,10 @@ use crate::error::Error;
 use crate::event::{Event, State};
 use crate::lock;
 use crate::process::{self, Forked, ProcessHandle, ProcessId};
-use crate::refresh::{self, Plan, Role};
+use crate::refresh::Plan;
 use crate::setup::{self, Setup, Work};
 use crate::stop::{self, Places};
+use crate::worker::{self, Role};
 
 /// keepalived SIGKILLs a STOP call 1 s after starting it; rules' commands
 /// run in groups of their own, which that kill would miss, so floaty ends
@@ -308,7 +309,7 @@ fn start_refresher(
                                     prepare,
                                 });
                             }
-                            refresh::run(plan, role, ready)
+                            worker::run(plan, role, ready)
                         }
                         Err(e) => {
                             tracing::error!(instance = %instance, "{e}");

@@ -241,6 +241,33 @@ fn wait_ready(fd: OwnedFd, timeout: Duration) -> bool {
     matches!(file.read(&mut buf), Ok(1))
 }
 
+/// Resolves when any watched keepalived process exits; never when there is
+/// none to watch (floaty run by hand).
+pub async fn watch_keepalived(fds: Vec<OwnedFd>) {
+    let mut set = tokio::task::JoinSet::new();
+    for fd in fds {
+        set.spawn(async move {
+            // SAFETY: the AsyncFd owns the pidfd, so the descriptor stays
+            // open (and is not reused) for as long as it is registered.
+            let registered = unsafe {
+                tokio::io::unix::AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE)
+            };
+            match registered {
+                Ok(afd) => {
+                    let _ = afd.readable().await;
+                }
+                Err(e) => {
+                    tracing::warn!("cannot watch keepalived: {e}");
+                    std::future::pending::<()>().await
+                }
+            }
+        });
+    }
+    if set.join_next().await.is_none() {
+        std::future::pending::<()>().await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,8 +1,8 @@
 //! The refresher: keeps every address of one instance pointed here until
 //! told to stop, keepalived dies, or a signal arrives.
 //!
-//! In notify mode it runs in the forked child, so this is where the tokio
-//! runtime and the HTTP client are born; the FIFO daemon runs the same
+//! In notify mode it runs in the forked child (`worker.rs`, where the tokio
+//! runtime and the HTTP client are born); the FIFO daemon runs the same
 //! [`refresh_all`] as a task per MASTER instance. Each address gets its own
 //! task: one slow address must not delay the others.
 
@@ -12,16 +12,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use floaty_providers::{Mode, Open, Outcome, Provider, ProviderError, WriteGate};
-use tokio::io::unix::AsyncFd;
-use tokio::io::Interest;
-use tokio::signal::unix::{signal, SignalKind};
 use tokio::task::JoinSet;
 
 use crate::backoff::Schedule;
 use crate::config::BackOff;
 use crate::guard::Guard;
 use crate::health::{self, Health, HealthPlan, Verdict};
-use crate::process::ReadyPipe;
 use crate::provider::Spec;
 use crate::reassert::{Pauses, Wake};
 
@@ -40,159 +36,9 @@ pub struct Plan {
     pub health: Option<HealthPlan>,
 }
 
-/// What the instance's long-running part does: refresh while MASTER,
-/// probe (read only, for the track file) otherwise.
-pub enum Role {
-    /// `guard`: check for the instance's VIPs before each write (`guard.rs`).
-    Refresh(Option<Guard>),
-    /// A notify-mode prober may become the refresher (`handoff.rs`).
-    Probe(
-        HealthPlan,
-        health::probe::Precheck,
-        Option<crate::handoff::Takeover>,
-    ),
-}
-
-/// How the refresher ended.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Ending {
-    Signalled(&'static str),
-    /// Every address task ended (none to refresh).
-    NothingLeft,
-    KeepalivedGone,
-}
-
 /// Spread of the refresh interval, so a fleet of nodes does not hit the
 /// API in lockstep.
 const INTERVAL_JITTER: f64 = 0.1;
-
-/// Run the refresher (or prober) to its end. Returns the process exit code.
-pub fn run(plan: Plan, role: Role, ready: ReadyPipe) -> i32 {
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            tracing::error!(instance = %plan.instance, "cannot start the refresher runtime: {e}");
-            return 1;
-        }
-    };
-    let code = runtime.block_on(supervise(plan, role, ready));
-    // Do not wait for in-flight requests: dropping them is the cancellation.
-    runtime.shutdown_background();
-    code
-}
-
-async fn supervise(mut plan: Plan, role: Role, ready: ReadyPipe) -> i32 {
-    // SIGUSR1 before `ready`: the call that pokes us (`poke.rs`) checks
-    // that we catch it, and its default action would end us.
-    let (Ok(mut term), Ok(mut int), Ok(usr1)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::user_defined1()),
-    ) else {
-        tracing::error!(instance = %plan.instance, "cannot install signal handlers");
-        return 1;
-    };
-    let Ok(mut usr2) = signal(SignalKind::user_defined2()) else {
-        tracing::error!(instance = %plan.instance, "cannot install signal handlers");
-        return 1;
-    };
-    let mut watch = Box::pin(watch_keepalived(std::mem::take(&mut plan.keepalived)));
-    ready.signal();
-    let instance = plan.instance.clone();
-
-    // Split-brain repair (`reassert.rs`): SIGUSR1 pokes the refresher,
-    // the one this process starts as or the one a prober becomes.
-    let (trigger, pauses) = crate::reassert::channel(&instance, &plan.addresses);
-    let mut pokes = Box::pin(crate::reassert::poke_on_signal(usr1, trigger));
-    // The provider a prober probes with, handed on warm to the refresher
-    // it may become.
-    let provider = SharedProvider::default();
-    let probe_spec = plan.spec.clone();
-    type Work = std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>;
-    let (mut work, mut what, mut takeover): (Work, _, Option<crate::handoff::Takeover>) = match role
-    {
-        Role::Refresh(guard) => (
-            Box::pin(refresh_all(plan, guard.map(Arc::new), pauses.clone())),
-            "refresher",
-            None,
-        ),
-        Role::Probe(health, precheck, takeover) => {
-            let health = Arc::new(Health::start(health, &instance));
-            let probe = health::probe::probe_all(plan, health, provider.clone(), precheck);
-            (Box::pin(probe), "prober", takeover)
-        }
-    };
-    let mut may_take_over = takeover.is_some();
-    let ending = loop {
-        tokio::select! {
-            never = &mut pokes => match never {},
-            _ = term.recv() => break Ending::Signalled("SIGTERM"),
-            _ = int.recv() => break Ending::Signalled("SIGINT"),
-            _ = &mut watch => break Ending::KeepalivedGone,
-            _ = &mut work => break Ending::NothingLeft,
-            Some(()) = usr2.recv(), if may_take_over => {
-                let Some((plan, guard)) = takeover.as_mut().and_then(|t| t.take()) else {
-                    continue;
-                };
-                // Dropping the probe's future ends its tasks.
-                let provider = if plan.spec == probe_spec {
-                    provider.clone()
-                } else {
-                    SharedProvider::default()
-                };
-                tracing::info!(instance = %instance, addresses = %crate::address::comma_list(&plan.addresses),
-                    "prober takes over as refresher (MASTER), on its open connection");
-                work = Box::pin(refresh_all_with(
-                    plan,
-                    guard.map(Arc::new),
-                    provider,
-                    pauses.clone(),
-                ));
-                what = "refresher";
-                // `takeover` stays: it holds the lock.
-                may_take_over = false;
-            }
-        }
-    };
-    match ending {
-        Ending::KeepalivedGone => {
-            tracing::warn!(instance = %instance, "keepalived is gone; {what} stops")
-        }
-        Ending::Signalled(why) => tracing::info!(instance = %instance, "{what} stops ({why})"),
-        Ending::NothingLeft => {
-            tracing::info!(instance = %instance, "{what} stops (nothing left to do)")
-        }
-    }
-    0
-}
-
-/// Resolves when any watched keepalived process exits; never when there is
-/// none to watch (floaty run by hand).
-pub async fn watch_keepalived(fds: Vec<OwnedFd>) {
-    let mut set = JoinSet::new();
-    for fd in fds {
-        set.spawn(async move {
-            // SAFETY: the AsyncFd owns the pidfd, so the descriptor stays
-            // open (and is not reused) for as long as it is registered.
-            let registered = unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) };
-            match registered {
-                Ok(afd) => {
-                    let _ = afd.readable().await;
-                }
-                Err(e) => {
-                    tracing::warn!("cannot watch keepalived: {e}");
-                    std::future::pending::<()>().await
-                }
-            }
-        });
-    }
-    if set.join_next().await.is_none() {
-        std::future::pending::<()>().await
-    }
-}
 
 /// A provider built at most once and shared by the refreshers it is handed
 /// to. Why: the FIFO daemon runs every MASTER instance's refresher on one

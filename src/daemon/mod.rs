@@ -673,7 +673,7 @@ fn watch(keepalived: &[ProcessId]) -> Watch {
         .iter()
         .filter_map(|id| ProcessHandle::open(*id).map(ProcessHandle::into_fd))
         .collect();
-    Box::pin(refresh::watch_keepalived(fds))
+    Box::pin(process::watch_keepalived(fds))
 }
 
 /// The lock and refresh side of one MASTER instance.

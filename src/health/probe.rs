@@ -68,38 +68,14 @@ async fn probe_one(
     precheck: Precheck,
 ) {
     loop {
-        if let Some(why) = precheck() {
-            let why = format!("a MASTER call here would fail: {why}");
-            tracing::warn!(instance = %instance, address = %addr, "probe: {why}");
-            health.report(&instance, Some(addr), &Verdict::NodeBroken(why));
-            tokio::time::sleep(if health.wants_recheck(Some(addr)) {
-                RECHECK
-            } else {
-                refresh::jittered(health.interval(), fastrand::f64())
-            })
-            .await;
-            continue;
-        }
-        let result =
-            tokio::time::timeout(timeout, provider.refresh(addr, Mode::Verify, &ReadOnly)).await;
-        let verdict = match &result {
-            Ok(r) => Verdict::of(r),
-            Err(_) => Verdict::NoNews,
+        let verdict = match precheck() {
+            Some(why) => {
+                let why = format!("a MASTER call here would fail: {why}");
+                tracing::warn!(instance = %instance, address = %addr, "probe: {why}");
+                Verdict::NodeBroken(why)
+            }
+            None => probe(&instance, addr, timeout, provider.as_ref()).await,
         };
-        match (&verdict, &result) {
-            (Verdict::NodeBroken(why), _) => {
-                tracing::warn!(instance = %instance, address = %addr, "probe: {why}")
-            }
-            (Verdict::NoNews, Ok(Err(e))) => {
-                tracing::info!(instance = %instance, address = %addr, "probe: {e} (not this node's fault: the value stays)")
-            }
-            (Verdict::NoNews, _) => {
-                tracing::info!(instance = %instance, address = %addr, "probe: no answer within refresh-timeout ({timeout:?}; the value stays)")
-            }
-            (Verdict::Ready, _) => {
-                tracing::debug!(instance = %instance, address = %addr, "probe: ready")
-            }
-        }
         health.report(&instance, Some(addr), &verdict);
         let wait = if health.wants_recheck(Some(addr)) {
             RECHECK
@@ -108,4 +84,34 @@ async fn probe_one(
         };
         tokio::time::sleep(wait).await;
     }
+}
+
+/// One read of `addr`, never a write, sorted and logged.
+async fn probe(
+    instance: &str,
+    addr: IpAddr,
+    timeout: Duration,
+    provider: &dyn Provider,
+) -> Verdict {
+    let result =
+        tokio::time::timeout(timeout, provider.refresh(addr, Mode::Verify, &ReadOnly)).await;
+    let verdict = match &result {
+        Ok(r) => Verdict::of(r),
+        Err(_) => Verdict::NoNews,
+    };
+    match (&verdict, &result) {
+        (Verdict::NodeBroken(why), _) => {
+            tracing::warn!(instance, address = %addr, "probe: {why}")
+        }
+        (Verdict::NoNews, Ok(Err(e))) => {
+            tracing::info!(instance, address = %addr, "probe: {e} (not this node's fault: the value stays)")
+        }
+        (Verdict::NoNews, _) => {
+            tracing::info!(instance, address = %addr, "probe: no answer within refresh-timeout ({timeout:?}; the value stays)")
+        }
+        (Verdict::Ready, _) => {
+            tracing::debug!(instance, address = %addr, "probe: ready")
+        }
+    }
+    verdict
 }
