@@ -9,6 +9,7 @@
 //! against other calls holds as if the call had taken the lock itself; a
 //! prober that does not answer in time is stopped the usual way.
 
+use crate::error::Error;
 use crate::guard::Guard;
 use crate::lock::{self, InstanceLock};
 use crate::process::ProcessId;
@@ -16,8 +17,8 @@ use crate::refresh::Plan;
 
 /// Builds the refresher's plan and guard from the configuration as it is
 /// now (it may have changed since the prober started), as the MASTER call
-/// would.
-pub type Prepare = Box<dyn Fn() -> Result<(Plan, Option<Guard>), String> + Send>;
+/// would; None when the instance has no addresses (any more).
+pub type Prepare = Box<dyn Fn() -> Result<Option<(Plan, Option<Guard>)>, Error> + Send>;
 
 /// What a prober needs to become the refresher.
 pub struct Takeover {
@@ -35,7 +36,11 @@ impl Takeover {
     pub fn take(&mut self) -> Option<(Plan, Option<Guard>)> {
         let ticket = lock::take_handoff_request(self.lock.path())?;
         let (plan, guard) = match (self.prepare)() {
-            Ok(ready) => ready,
+            Ok(Some(ready)) => ready,
+            Ok(None) => {
+                tracing::warn!(instance = %self.instance, "not taking over as refresher: no addresses to manage");
+                return None;
+            }
             Err(e) => {
                 tracing::warn!(instance = %self.instance, "not taking over as refresher: {e}");
                 return None;

@@ -179,16 +179,15 @@ fn take_over(
             .filter_map(|id| ProcessHandle::open(*id).map(ProcessHandle::into_fd))
             .collect();
         let plan = setup.plan(&target.instance, target.addresses, watch);
-        let role = match (take, plan.health.clone()) {
-            (Take::Probe, Some(health)) => Role::Probe(health, setup.precheck(), None),
+        let start = match (take, plan.health.clone()) {
+            (Take::Probe, Some(health)) => Start::Prober(health),
             (Take::Probe, None) => {
                 lock.release();
                 continue;
             }
-            (Take::Refresh, _) => Role::Refresh(target.guard),
+            (Take::Refresh, _) => Start::Refresher(target.guard),
         };
-        let prepare = setup.prepare_refresher(&target.instance);
-        if let Err(e) = start_refresher(plan, role, target.group, lock, prepare) {
+        if let Err(e) = start_refresher(setup, plan, start, target.group, lock) {
             failures.push(e);
         }
     }
@@ -255,19 +254,25 @@ fn run_rules(cfg: &Config, event: &Event, started: std::time::Instant) {
     }
 }
 
-/// Fork the refresher. In the parent, return once it runs; the child never
-/// returns from here.
+/// What [`start_refresher`] forks.
+enum Start {
+    Refresher(Option<crate::guard::Guard>),
+    Prober(crate::health::HealthPlan),
+}
+
+/// Fork the refresher (or prober). In the parent, return once it runs; the
+/// child never returns from here.
 fn start_refresher(
+    setup: &Setup,
     plan: Plan,
-    mut role: Role,
+    start: Start,
     group: Option<String>,
     mut lock: lock::InstanceLock,
-    prepare: crate::handoff::Prepare,
 ) -> Result<(), Error> {
     let instance = plan.instance.clone();
-    let what = match role {
-        Role::Refresh(_) => "refresher",
-        Role::Probe(..) => "prober",
+    let what = match start {
+        Start::Refresher(_) => "refresher",
+        Start::Prober(_) => "prober",
     };
     let addresses = address::comma_list(&plan.addresses);
     let lets_go = crate::logging::refresher_lets_go_of_stderr();
@@ -294,21 +299,27 @@ fn start_refresher(
             process::protect_from_oom_killer();
             let code = match ProcessId::current() {
                 Some(me) => {
-                    let recorded = match &role {
-                        Role::Refresh(_) => lock.record_owner(me, &instance, group.as_deref()),
-                        Role::Probe(..) => lock.record_prober(me, &instance, group.as_deref()),
+                    let recorded = match &start {
+                        Start::Refresher(_) => lock.record_owner(me, &instance, group.as_deref()),
+                        Start::Prober(_) => lock.record_prober(me, &instance, group.as_deref()),
                     };
                     match recorded {
                         Ok(()) => {
-                            if let Role::Probe(_, _, takeover) = &mut role {
-                                *takeover = Some(crate::handoff::Takeover {
-                                    lock,
-                                    me,
-                                    instance: instance.clone(),
-                                    group,
-                                    prepare,
-                                });
-                            }
+                            let role = match start {
+                                // The lock stays open in this process until it exits.
+                                Start::Refresher(guard) => Role::Refresh(guard, lock),
+                                Start::Prober(health) => Role::Probe(
+                                    health,
+                                    setup.precheck(),
+                                    crate::handoff::Takeover {
+                                        prepare: setup.prepare_refresher(&instance),
+                                        lock,
+                                        me,
+                                        instance: instance.clone(),
+                                        group,
+                                    },
+                                ),
+                            };
                             worker::run(plan, role, ready)
                         }
                         Err(e) => {

@@ -177,27 +177,28 @@ impl Setup {
     /// loads everything again (config, credential files, keepalived.conf)
     /// as that call would; about a millisecond, once per health-interval.
     pub fn precheck(&self) -> crate::health::probe::Precheck {
-        let path = self.cfg.path.clone();
-        let dry_run = matches!(self.spec, Spec::DryRun { .. });
-        std::sync::Arc::new(move || load_quietly(&path, dry_run).err().map(|e| e.to_string()))
+        let reload = self.reload();
+        std::sync::Arc::new(move || reload().err().map(|e| e.to_string()))
     }
 
     /// For a prober: how to become `instance`'s refresher with the config
-    /// as it will be then (see `handoff.rs`).
+    /// as it will be then (see `handoff.rs`); None without addresses.
     pub fn prepare_refresher(&self, instance: &str) -> crate::handoff::Prepare {
-        let path = self.cfg.path.clone();
-        let dry_run = matches!(self.spec, Spec::DryRun { .. });
+        let reload = self.reload();
         let name = instance.to_string();
         Box::new(move || {
-            let setup = load_quietly(&path, dry_run).map_err(|e| e.to_string())?;
-            let work = setup
-                .instance_work(&name, true)
-                .map_err(|e| e.to_string())?;
-            if work.addresses.is_empty() {
-                return Err("no addresses to manage".to_string());
-            }
-            Ok((setup.plan(&name, work.addresses, Vec::new()), work.guard))
+            let setup = reload()?;
+            let work = setup.instance_work(&name, true)?;
+            Ok((!work.addresses.is_empty())
+                .then(|| (setup.plan(&name, work.addresses, Vec::new()), work.guard)))
         })
+    }
+
+    /// Loads this setup again from its file, as a call would now.
+    fn reload(&self) -> impl Fn() -> Result<Setup, Error> + Send + Sync + 'static {
+        let path = self.cfg.path.clone();
+        let dry_run = matches!(self.spec, Spec::DryRun { .. });
+        move || load_quietly(&path, dry_run)
     }
 
     /// How long a call for `state`, begun at `started`, waits for a lock.

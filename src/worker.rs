@@ -11,21 +11,20 @@ use std::sync::Arc;
 use tokio::signal::unix::{signal, SignalKind};
 
 use crate::guard::Guard;
+use crate::handoff::Takeover;
 use crate::health::{self, Health, HealthPlan};
+use crate::lock::InstanceLock;
 use crate::process::{watch_keepalived, ReadyPipe};
 use crate::refresh::{self, Plan, SharedProvider};
 
 /// What the instance's long-running part does: refresh while MASTER,
 /// probe (read only, for the track file) otherwise.
+/// Each holds the instance's lock, for as long as the process lives.
 pub enum Role {
     /// `guard`: check for the instance's VIPs before each write (`guard.rs`).
-    Refresh(Option<Guard>),
-    /// A notify-mode prober may become the refresher (`handoff.rs`).
-    Probe(
-        HealthPlan,
-        health::probe::Precheck,
-        Option<crate::handoff::Takeover>,
-    ),
+    Refresh(Option<Guard>, InstanceLock),
+    /// A prober, which may become the refresher (`handoff.rs`).
+    Probe(HealthPlan, health::probe::Precheck, Takeover),
 }
 
 /// How the refresher ended.
@@ -80,9 +79,10 @@ async fn supervise(mut plan: Plan, role: Role, ready: ReadyPipe) -> i32 {
     let provider = SharedProvider::default();
     let probe_spec = plan.spec.clone();
     type Work = std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>;
-    let (mut work, mut what, mut takeover): (Work, _, Option<crate::handoff::Takeover>) = match role
-    {
-        Role::Refresh(guard) => (
+    // Both the lock (a refresher's) and the takeover (a prober's, which
+    // holds the lock) live until this function returns.
+    let (mut work, mut what, mut takeover, _lock): (Work, _, Option<Takeover>, _) = match role {
+        Role::Refresh(guard, lock) => (
             Box::pin(refresh::refresh_all(
                 plan,
                 guard.map(Arc::new),
@@ -90,11 +90,12 @@ async fn supervise(mut plan: Plan, role: Role, ready: ReadyPipe) -> i32 {
             )),
             "refresher",
             None,
+            Some(lock),
         ),
         Role::Probe(health, precheck, takeover) => {
             let health = Arc::new(Health::start(health, &instance));
             let probe = health::probe::probe_all(plan, health, provider.clone(), precheck);
-            (Box::pin(probe), "prober", takeover)
+            (Box::pin(probe), "prober", Some(takeover), None)
         }
     };
     let mut may_take_over = takeover.is_some();
