@@ -179,7 +179,18 @@ fn scenarios(
     wait_on(lab, "a", "undrain a")?;
     times.push(("undrain a -> address on a", t0.elapsed()));
 
-    // b's prober SIGKILLed: nothing left, the lock free.
+    // b's prober SIGKILLed: nothing left, the lock free. (b's BACKUP call,
+    // which replaces its refresher by a prober, may still be under way
+    // when a is MASTER: wait for the lock record to name a prober.)
+    let record = lab
+        .node("b")
+        .lock_dir()
+        .join(format!("floaty.{INSTANCE}.lock"));
+    let prober_holds =
+        || fs::read_to_string(&record).is_ok_and(|r| r.starts_with("floaty-prober "));
+    if !poll_until(CONVERGE, POLL, prober_holds) {
+        return Err("b: no prober holds the lock after a took over".into());
+    }
     let prober = match lab.node("b").refreshers().as_slice() {
         [pid] => *pid,
         other => return Err(format!("b: expected one prober, found {other:?}")),
