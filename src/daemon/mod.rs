@@ -106,14 +106,24 @@ pub fn run(config_path: &Path, fifo_path: &Path, opts: &Options) -> Result<(), E
 /// One instance's task: a MASTER's refresher, or (with a track file) the
 /// prober of one that is not.
 struct Running {
-    probe: bool,
+    /// A refresher's split-brain repair trigger, or a prober.
+    kind: TaskKind,
     addresses: Vec<IpAddr>,
     /// Settings that, when changed by a reload, need a restart.
     settings: Settings,
     task: JoinHandle<()>,
-    /// Pokes a refresher on `MASTER_RX_LOWER_PRI` (`reassert.rs`); none
-    /// for a prober.
-    trigger: Option<crate::reassert::Trigger>,
+}
+
+enum TaskKind {
+    /// Poked on `MASTER_RX_LOWER_PRI` (`reassert.rs`).
+    Refresher(crate::reassert::Trigger),
+    Prober,
+}
+
+impl Running {
+    fn is_prober(&self) -> bool {
+        matches!(self.kind, TaskKind::Prober)
+    }
 }
 
 /// What a running refresher was started with; compared whole on reload.
@@ -399,65 +409,18 @@ impl Daemon {
     /// Probe `work`'s instance (stopping its refresher), unless its prober
     /// already runs with these settings. True when that is so.
     fn start_probe(&mut self, work: Work) -> bool {
-        let settings = self.settings();
-        let instance = work.instance.clone();
-        if let Some(r) = self.running.get(&instance) {
-            if r.probe
-                && r.addresses == work.addresses
-                && r.settings == settings
-                && !r.task.is_finished()
-            {
-                return true;
-            }
-        }
-        self.stop(&instance, "probing instead");
-        let plan = self
-            .setup
-            .plan(&instance, work.addresses.clone(), Vec::new());
-        let Some(health) = plan.health.clone() else {
-            return false;
-        };
-        if work.addresses.is_empty() {
-            return false;
-        }
-        let holder = Holder {
-            path: work.lock_path,
-            patience: self
-                .setup
-                .patience(State::Backup, std::time::Instant::now()),
-            me: self.me,
-        };
-        self.renew_provider();
-        let task = self.workers.spawn(holder.hold_and_run(
-            plan,
-            // The daemon acts on MASTER with the config it holds (a broken
-            // file only fails the next reload): nothing to check again.
-            Job::Probe(health, Arc::new(|| None)),
-            self.provider.clone(),
-        ));
-        self.running.insert(
-            instance,
-            Running {
-                probe: true,
-                addresses: work.addresses,
-                settings,
-                task,
-                trigger: None,
-            },
-        );
-        false
-    }
-
-    fn renew_provider(&mut self) {
-        if self.provider_spec.as_ref() != Some(&self.setup.spec) {
-            self.provider = refresh::SharedProvider::default();
-            self.provider_spec = Some(self.setup.spec.clone());
-        }
+        self.launch(work, true)
     }
 
     /// Start refreshing `work`'s instance, unless it already runs with these
     /// addresses and settings. True when that is so and nothing changed.
     fn start(&mut self, work: Work) -> bool {
+        self.launch(work, false)
+    }
+
+    /// [`Daemon::start`] (`prober` false) and [`Daemon::start_probe`]: the
+    /// instance's task, holding its lock.
+    fn launch(&mut self, work: Work, prober: bool) -> bool {
         let Work {
             instance,
             addresses,
@@ -467,51 +430,70 @@ impl Daemon {
         } = work;
         let instance = instance.as_str();
         if addresses.is_empty() {
-            tracing::warn!(
+            if !prober {
+                tracing::warn!(
+                    instance,
+                    "no addresses to manage (no virtual_ipaddress and no managed-addresses)"
+                );
+            }
+            self.stop(
                 instance,
-                "no addresses to manage (no virtual_ipaddress and no managed-addresses)"
+                if prober {
+                    "probing instead"
+                } else {
+                    "no addresses"
+                },
             );
-            self.stop(instance, "no addresses");
             return false;
         }
         let settings = self.settings();
         if let Some(r) = self.running.get(instance) {
-            if !r.probe
+            if r.is_prober() == prober
                 && r.addresses == addresses
                 && r.settings == settings
                 && !r.task.is_finished()
             {
-                tracing::debug!(instance, "already refreshing");
+                tracing::debug!(instance, prober, "already running");
                 return true;
             }
         }
-        self.stop(instance, "restart");
+        self.stop(instance, if prober { "probing instead" } else { "restart" });
         let plan = self.setup.plan(instance, addresses.clone(), Vec::new());
+        let (job, kind, state) = if prober {
+            let Some(health) = plan.health.clone() else {
+                return false;
+            };
+            // The daemon acts on MASTER with the config it holds (a broken
+            // file only fails the next reload): nothing to check again.
+            let job = Job::Probe(health, Arc::new(|| None));
+            (job, TaskKind::Prober, State::Backup)
+        } else {
+            let (trigger, pauses) = crate::reassert::channel(instance, &addresses);
+            // The same split-brain guard as notify mode (`setup.rs` made
+            // it): a late or stale MASTER line must not move the address
+            // while another node holds the VIPs.
+            let job = Job::Refresh(guard.map(Arc::new), pauses);
+            (job, TaskKind::Refresher(trigger), State::Master)
+        };
         let holder = Holder {
             path: lock_path,
-            patience: self
-                .setup
-                .patience(State::Master, std::time::Instant::now()),
+            patience: self.setup.patience(state, std::time::Instant::now()),
             me: self.me,
         };
-        self.renew_provider();
-        let (trigger, pauses) = crate::reassert::channel(instance, &addresses);
-        // The same split-brain guard as notify mode (`setup.rs` made it):
-        // a late or stale MASTER line must not move the address while
-        // another node holds the VIPs.
-        let task = self.workers.spawn(holder.hold_and_run(
-            plan,
-            Job::Refresh(guard.map(Arc::new), pauses),
-            self.provider.clone(),
-        ));
+        if self.provider_spec.as_ref() != Some(&self.setup.spec) {
+            self.provider = refresh::SharedProvider::default();
+            self.provider_spec = Some(self.setup.spec.clone());
+        }
+        let task = self
+            .workers
+            .spawn(holder.hold_and_run(plan, job, self.provider.clone()));
         self.running.insert(
             instance.to_string(),
             Running {
-                probe: false,
+                kind,
                 addresses,
                 settings,
                 task,
-                trigger: Some(trigger),
             },
         );
         false
@@ -525,7 +507,11 @@ impl Daemon {
             .running
             .iter_mut()
             .find(|(name, _)| crate::event::name_matches(&lp.name, name));
-        match running.and_then(|(_, r)| r.trigger.as_mut().filter(|_| !r.task.is_finished())) {
+        let trigger = running.and_then(|(_, r)| match &mut r.kind {
+            TaskKind::Refresher(trigger) if !r.task.is_finished() => Some(trigger),
+            _ => None,
+        });
+        match trigger {
             Some(trigger) => trigger.poke(lp.priority),
             None => tracing::debug!(name = %lp.name,
                 "MASTER_RX_LOWER_PRI for an instance with no refresher running: nothing to re-assert"),
@@ -536,7 +522,7 @@ impl Daemon {
         if let Some(r) = self.running.remove(instance) {
             // Dropping the task drops its lock guard, which releases the lock.
             r.task.abort();
-            let what = if r.probe { "prober" } else { "refresher" };
+            let what = if r.is_prober() { "prober" } else { "refresher" };
             tracing::info!(instance, "{what} stopped ({why}), lock released");
         }
     }
@@ -600,7 +586,7 @@ impl Daemon {
         let names: Vec<(String, bool)> = self
             .running
             .iter()
-            .map(|(name, r)| (name.clone(), r.probe))
+            .map(|(name, r)| (name.clone(), r.is_prober()))
             .collect();
         for (name, probe) in names {
             match self.setup.instance_work(&name, !probe) {
