@@ -2,14 +2,12 @@
 //! (`crate::handoff` is the prober's side): the request file beside the
 //! lock, the signal, and the wait for the prober's new record.
 
-use std::fs::OpenOptions;
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::record::{HolderKind, Record, Ticket};
-use super::{existing_record, holder, open_options, place, read_text, LockError};
+use super::{existing_record, holder, open_error, open_options, place, read_text, LockError};
 
 /// What [`request_handoff`] got.
 #[derive(Debug, PartialEq, Eq)]
@@ -60,14 +58,14 @@ pub fn request_handoff(
         return Ok(Handoff::NoProber);
     };
     let request = request_path(path);
-    let written = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW)
+    // Opened like a lock file (ours, 0600, never through a symlink).
+    let mut req = open_options(true)
         .open(&request)
-        .and_then(|mut f| f.write_all(ticket.render().as_bytes()));
+        .map_err(|e| open_error(&request, e))?;
+    place::check_file(&req, &request)?;
+    let written = req
+        .set_len(0)
+        .and_then(|()| req.write_all(ticket.render().as_bytes()));
     if let Err(source) = written {
         return Err(LockError::Write {
             path: request,
