@@ -53,8 +53,26 @@ impl Schedule {
     }
 }
 
+/// Spread of the steady refresh and probe intervals, so a fleet of nodes
+/// does not hit the API in lockstep.
+const INTERVAL_JITTER: f64 = 0.1;
+
+/// `interval` ±10 %, `unit` (0..=1) choosing where.
+pub fn jittered(interval: Duration, unit: f64) -> Duration {
+    let factor = 1.0 + INTERVAL_JITTER * (2.0 * unit.clamp(0.0, 1.0) - 1.0);
+    interval.mul_f64(factor)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn jitter_stays_within_ten_percent() {
+        let i = Duration::from_secs(60);
+        assert_eq!(jittered(i, 0.0), Duration::from_secs(54));
+        assert_eq!(jittered(i, 0.5), Duration::from_secs(60));
+        assert_eq!(jittered(i, 1.0), Duration::from_secs(66));
+    }
+
     use super::*;
 
     fn policy(max_elapsed: Option<Duration>) -> BackOff {

@@ -14,10 +14,10 @@ use std::time::Duration;
 use floaty_providers::{Mode, Open, Outcome, Provider, ProviderError, WriteGate};
 use tokio::task::JoinSet;
 
-use crate::backoff::Schedule;
+use crate::backoff::{jittered, Schedule};
 use crate::config::BackOff;
 use crate::guard::Guard;
-use crate::health::{self, Health, HealthPlan, Verdict};
+use crate::health::{Health, HealthPlan, Verdict};
 use crate::provider::Spec;
 use crate::reassert::{Pauses, Wake};
 
@@ -35,10 +35,6 @@ pub struct Plan {
     /// (`track-file-template`), if anywhere.
     pub health: Option<HealthPlan>,
 }
-
-/// Spread of the refresh interval, so a fleet of nodes does not hit the
-/// API in lockstep.
-const INTERVAL_JITTER: f64 = 0.1;
 
 /// A provider built at most once and shared by the refreshers it is handed
 /// to. Why: the FIFO daemon runs every MASTER instance's refresher on one
@@ -142,8 +138,8 @@ impl Task {
                 mode = Mode::Verify;
             }
             let wait = match &self.health {
-                Some(h) if h.wants_recheck(Some(self.addr)) => health::RECHECK,
-                _ => jittered(self.interval, fastrand::f64()),
+                Some(h) => h.next_wait(Some(self.addr), self.interval),
+                None => jittered(self.interval, fastrand::f64()),
             };
             // A re-assert reads first: the address is most likely here.
             this_round = match self.pauses.wait(wait).await {
@@ -237,23 +233,5 @@ impl Task {
                 "address was on {}, re-pointed here", previous.as_deref().unwrap_or("another server")
             ),
         }
-    }
-}
-
-pub(crate) fn jittered(interval: Duration, unit: f64) -> Duration {
-    let factor = 1.0 + INTERVAL_JITTER * (2.0 * unit.clamp(0.0, 1.0) - 1.0);
-    interval.mul_f64(factor)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn jitter_stays_within_ten_percent() {
-        let i = Duration::from_secs(60);
-        assert_eq!(jittered(i, 0.0), Duration::from_secs(54));
-        assert_eq!(jittered(i, 0.5), Duration::from_secs(60));
-        assert_eq!(jittered(i, 1.0), Duration::from_secs(66));
     }
 }

@@ -126,11 +126,22 @@ impl Health {
 
     /// Whether the next probe of `addr` should come early, to confirm a
     /// first bad answer.
-    pub fn wants_recheck(&self, addr: Option<IpAddr>) -> bool {
+    fn wants_recheck(&self, addr: Option<IpAddr>) -> bool {
         let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let streak = inner.streaks.get(&addr).copied().unwrap_or_default();
         streak.bad > 0 && streak.bad < CONFIRM && !inner.demoted
             || streak.good > 0 && streak.good < CONFIRM && inner.demoted
+    }
+
+    /// How long to wait before the next read of `addr`, whose steady
+    /// interval is `interval`: [`RECHECK`] while a first answer waits to
+    /// be confirmed, else `interval` jittered.
+    pub fn next_wait(&self, addr: Option<IpAddr>, interval: Duration) -> Duration {
+        if self.wants_recheck(addr) {
+            RECHECK
+        } else {
+            crate::backoff::jittered(interval, fastrand::f64())
+        }
     }
 
     /// Take one answer for `addr` (None: the instance as a whole, e.g. a

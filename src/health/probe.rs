@@ -15,7 +15,7 @@ use std::time::Duration;
 use floaty_providers::{Mode, Provider, WriteGate};
 use tokio::task::JoinSet;
 
-use super::{Health, Verdict, RECHECK};
+use super::{Health, Verdict};
 use crate::refresh::{self, Plan, SharedProvider};
 
 /// A prober never writes: the address belongs to the MASTER.
@@ -77,12 +77,7 @@ async fn probe_one(
             None => probe(&instance, addr, timeout, provider.as_ref()).await,
         };
         health.report(&instance, Some(addr), &verdict);
-        let wait = if health.wants_recheck(Some(addr)) {
-            RECHECK
-        } else {
-            refresh::jittered(health.interval(), fastrand::f64())
-        };
-        tokio::time::sleep(wait).await;
+        tokio::time::sleep(health.next_wait(Some(addr), health.interval())).await;
     }
 }
 
