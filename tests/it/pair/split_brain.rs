@@ -365,6 +365,13 @@ fn a_normal_demotion_logs_no_error() {
 fn demotion_scenario(lab: &mut Lab) -> Result<(), String> {
     lab.node("b").start().map_err(|e| e.to_string())?;
     lab.wait_converged("b", CONVERGE)?;
+    // The mock starts out pointing at b, so convergence can be seen before
+    // b's first round has written; count b's writes only after it.
+    if !wait_until(CONVERGE, POLL, || {
+        lab.node("b").floaty_log().contains("address point")
+    }) {
+        return Err("b's refresher never finished its first round".into());
+    }
     lab.node("b").hold("BACKUP").map_err(|e| e.to_string())?;
     let written_by_b = patches_from(lab, SERVER_B).len();
     // a (priority 150) preempts b: b's VIP goes, its BACKUP call waits.
