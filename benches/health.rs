@@ -161,7 +161,7 @@ fn floaty(config: &str, args: &[&str]) {
         ),
         None => Stdio::null(),
     };
-    let status = Command::new(BIN)
+    let status = Command::new(bin())
         .args(["--log-target", "stderr", "-v", config])
         .args(args)
         .stdin(Stdio::null())
@@ -378,7 +378,7 @@ fn main() {
         .write(true)
         .open(&fifo)
         .expect("open the FIFO");
-    let mut daemon = Command::new(BIN)
+    let mut daemon = Command::new(bin())
         .args(["--log-target", "stderr", "--fifo", &warm_cfg])
         .arg(&fifo)
         .stdin(Stdio::null())

@@ -39,7 +39,7 @@ fn main() {
     for _ in 0..RUNS {
         let seen = mock.requests().len();
         let t0 = Instant::now();
-        let status = Command::new(BIN)
+        let status = Command::new(bin())
             .args([
                 "--log-target",
                 "stderr",
@@ -63,7 +63,7 @@ fn main() {
             rss.push(kib as f64);
         }
         let t1 = Instant::now();
-        let status = Command::new(BIN)
+        let status = Command::new(bin())
             .args([
                 "--log-target",
                 "stderr",

@@ -113,21 +113,25 @@ impl ProcessHandle {
 /// The refresher watches all of them: when any dies, so must the refresher.
 pub fn keepalived_ancestors() -> Vec<ProcessId> {
     let mut found = Vec::new();
-    let mut pid = std::process::id() as i32;
+    // One read of /proc/PID/stat per level: it names the parent and, for
+    // the parent, is the next level (this walk is on the way to a cold
+    // MASTER call's first write).
+    let Some(mut stat) = read_stat(std::process::id() as i32) else {
+        return found;
+    };
     for _ in 0..64 {
-        let Some(stat) = read_stat(pid) else { break };
         if stat.ppid <= 1 {
             break;
         }
-        pid = stat.ppid;
-        if let Some(parent) = read_stat(pid) {
-            if parent.comm == "keepalived" {
-                found.push(ProcessId {
-                    pid,
-                    start_time: parent.start_time,
-                });
-            }
+        let pid = stat.ppid;
+        let Some(parent) = read_stat(pid) else { break };
+        if parent.comm == "keepalived" {
+            found.push(ProcessId {
+                pid,
+                start_time: parent.start_time,
+            });
         }
+        stat = parent;
     }
     found
 }

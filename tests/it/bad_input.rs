@@ -126,13 +126,13 @@ fn fifo_mode_checks_its_input_before_starting() {
 
 #[test]
 fn help_and_version_exit_zero() {
-    let out = std::process::Command::new(BIN)
+    let out = std::process::Command::new(bin())
         .arg("--version")
         .output()
         .unwrap();
     assert!(out.status.success());
     assert!(stdout(&out).starts_with("floaty "));
-    let out = std::process::Command::new(BIN)
+    let out = std::process::Command::new(bin())
         .arg("-help")
         .output()
         .unwrap();
@@ -287,7 +287,7 @@ fn a_refresh_interval_below_one_second_is_a_config_error() {
 /// is a FIFO used to block for ever). Returns status and stderr.
 fn run_limited(args: &[&str], limit: std::time::Duration) -> (Option<i32>, String) {
     use std::io::Read;
-    let mut child = std::process::Command::new(BIN)
+    let mut child = std::process::Command::new(bin())
         .args(args)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
@@ -359,7 +359,7 @@ fn a_relative_lock_template_is_found_next_to_the_config_from_any_directory() {
     );
     edit(&w, &abs, "lock-file-template: lock/floaty.%s.lock");
     // keepalived runs notify programs from `/`.
-    let out = std::process::Command::new(BIN)
+    let out = std::process::Command::new(bin())
         .current_dir("/")
         .args([w.config.to_str().unwrap(), "INSTANCE", "VI_1", "MASTER"])
         .stdin(std::process::Stdio::null())

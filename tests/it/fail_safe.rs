@@ -159,7 +159,7 @@ fn run_bounded(w: &World, args: &[&str], limit: Duration) -> Option<(Option<i32>
         .open(&w.log)
         .unwrap();
     let before = fs::metadata(&w.log).map(|m| m.len()).unwrap_or(0) as usize;
-    let mut child = Command::new(BIN)
+    let mut child = Command::new(bin())
         .args(["--log-target", "stderr"])
         .arg(&w.config)
         .args(args)
@@ -435,7 +435,7 @@ fn a_master_call_holds_none_of_its_callers_pipes() {
     let listener = std::os::unix::net::UnixDatagram::bind(&syslog).unwrap();
     listener.set_read_timeout(Some(T)).unwrap();
     // `$(floaty … MASTER 2>&1)`: both pipes read to their end.
-    let child = Command::new(BIN)
+    let child = Command::new(bin())
         .arg(&w.config)
         .args(["INSTANCE", "VI_1", "MASTER", "150"])
         .env("FLOATY_SYSLOG_SOCKET", &syslog)

@@ -72,7 +72,7 @@ pub struct Daemon {
 
 impl Daemon {
     pub fn start(w: &World, fifo: &Path) -> Daemon {
-        Daemon::spawn(w, &mut Command::new(BIN), fifo)
+        Daemon::spawn(w, &mut Command::new(bin()), fifo)
     }
 
     pub fn spawn(w: &World, cmd: &mut Command, fifo: &Path) -> Daemon {
@@ -435,7 +435,7 @@ fn socket_activation_takes_fd_3_and_reports_ready() {
     // LISTEN_PID must be the PID that execs floaty: the shell's own.
     cmd.arg("-c")
         .arg("LISTEN_PID=$$ LISTEN_FDS=1 exec \"$0\" \"$@\"")
-        .arg(BIN)
+        .arg(bin())
         .env("NOTIFY_SOCKET", &sock_path);
     unsafe {
         cmd.pre_exec(move || {
@@ -493,7 +493,11 @@ fn systemd_units_pass_systemd_analyze_verify() {
     for unit in ["floaty-fifo.service", "floaty-fifo.socket"] {
         // ExecStart must name an existing binary: use the one just built.
         let text = fs::read_to_string(units.join(unit)).unwrap();
-        fs::write(dir.path().join(unit), text.replace("/usr/bin/floaty", BIN)).unwrap();
+        fs::write(
+            dir.path().join(unit),
+            text.replace("/usr/bin/floaty", bin()),
+        )
+        .unwrap();
     }
     let out = Command::new(analyze)
         .arg("verify")
@@ -511,7 +515,7 @@ fn systemd_units_pass_systemd_analyze_verify() {
 #[test]
 fn shipped_fifo_example_is_valid() {
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/floaty-fifo.yml");
-    let out = Command::new(BIN)
+    let out = Command::new(bin())
         .arg("--check")
         .arg(&example)
         .output()
@@ -582,7 +586,7 @@ fn at_start_only_an_instance_holding_all_its_vips_is_adopted() {
     cmd.args(["--net", "--", "sh", "-c"])
         .arg("ip link set lo up && { \"$FAKE\" 60 & } && exec \"$FLOATY\" \"$0\" \"$@\"")
         .env("FAKE", &fake)
-        .env("FLOATY", BIN);
+        .env("FLOATY", bin());
     let d = Daemon::spawn(&w, &mut cmd, &fifo);
     let adopted = wait_until(T, || holder(&w, "ALL") == Some(d.pid()));
     drop(d);

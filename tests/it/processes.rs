@@ -17,7 +17,7 @@ fn the_lock_file_is_created_0600_whatever_the_umask() {
     let log = fs::File::create(w.path("umask.log")).unwrap();
     let status = Command::new("sh")
         .args(["-c", "umask 0; exec \"$0\" \"$@\""])
-        .arg(BIN)
+        .arg(bin())
         .args([config.as_str(), "INSTANCE", "VI_1", "BACKUP"])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -132,7 +132,7 @@ fn twenty_overlapping_alternations_end_in_the_last_state() {
                 .open(&w.log)
                 .unwrap();
             calls.push(
-                Command::new(BIN)
+                Command::new(bin())
                     .args([
                         "--log-target",
                         "stderr",

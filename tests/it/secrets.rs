@@ -307,7 +307,7 @@ fn no_scenario_logs_a_credential() {
     let fifo = f.path("keepalived.fifo");
     mkfifo(&fifo);
     let mut fw = writer(&fifo);
-    let mut cmd = Command::new(BIN);
+    let mut cmd = Command::new(bin());
     cmd.env("FLOATY_CLOUDSCALE_TOKEN", TOKEN);
     let mut d = Daemon::spawn(&f, &mut cmd, &fifo);
     send(&mut fw, &["INSTANCE \"VI_1\" MASTER 150"]);

@@ -7,7 +7,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_floaty");
+/// The floaty binary under test: the one cargo built, or `FLOATY_BIN`
+/// (the benchmarks measure the shipped static build that way).
+pub fn bin() -> &'static str {
+    static BIN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        std::env::var("FLOATY_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_floaty").to_string())
+    })
+}
 pub const TOKEN: &str = "s3cr3t-t0ken-floaty-test";
 pub const SERVER_A: &str = "11111111-2222-4333-8444-555555555555";
 pub const SERVER_B: &str = "66666666-7777-4888-9999-000000000000";
@@ -129,7 +136,7 @@ impl World {
             .open(&self.log)
             .expect("log file");
         let before = fs::metadata(&self.log).map(|m| m.len()).unwrap_or(0);
-        let mut out = without_proxies(&mut Command::new(BIN))
+        let mut out = without_proxies(&mut Command::new(bin()))
             .args(args)
             .envs(env.iter().copied())
             .stdin(Stdio::null())

@@ -58,7 +58,7 @@ fn floaty_notify_runs_floaty_and_logs_to_syslog() {
     let sock = UnixDatagram::bind(&sock_path).expect("bind the syslog socket");
     let config = w.config.to_str().unwrap();
     let env = [
-        ("FLOATY", BIN),
+        ("FLOATY", bin()),
         ("FLOATY_CONFIG", config),
         ("FLOATY_SYSLOG_SOCKET", sock_path.to_str().unwrap()),
     ];
@@ -110,7 +110,7 @@ fn floaty_docker_puts_flags_first_and_logs_json_to_pid_1() {
     let (out_path, err_path) = (w.path("pid1.out"), w.path("pid1.err"));
     let config = w.config.to_str().unwrap();
     let env = [
-        ("FLOATY", BIN),
+        ("FLOATY", bin()),
         ("FLOATY_CONFIG", config),
         ("FLOATY_STDOUT", out_path.to_str().unwrap()),
         ("FLOATY_STDERR", err_path.to_str().unwrap()),
@@ -158,7 +158,7 @@ fn floaty_self_test_speaks_the_nagios_plugin_exit_codes() {
     let w = World::new(&mock.url(), SERVER_A, "");
     let config = w.config.to_str().unwrap();
 
-    let ok = run_script("floaty-self-test", &[config], &[("FLOATY", BIN)]);
+    let ok = run_script("floaty-self-test", &[config], &[("FLOATY", bin())]);
     let text = String::from_utf8_lossy(&ok.stdout).into_owned();
     assert_eq!(ok.status.code(), Some(0), "{text}");
     assert!(text.starts_with("OK - "), "{text}");
@@ -171,7 +171,7 @@ fn floaty_self_test_speaks_the_nagios_plugin_exit_codes() {
     let crit = run_script(
         "floaty-self-test",
         &[bad.to_str().unwrap()],
-        &[("FLOATY", BIN)],
+        &[("FLOATY", bin())],
     );
     let text = String::from_utf8_lossy(&crit.stdout).into_owned();
     assert_eq!(crit.status.code(), Some(2), "{text}");
@@ -182,7 +182,7 @@ fn floaty_self_test_speaks_the_nagios_plugin_exit_codes() {
     let crit = run_script(
         "floaty-self-test",
         &[missing.to_str().unwrap()],
-        &[("FLOATY", BIN)],
+        &[("FLOATY", bin())],
     );
     let text = String::from_utf8_lossy(&crit.stdout).into_owned();
     assert_eq!(

@@ -13,7 +13,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 
 use crate::pair::lab::{secs, wait_until, Lab, Skip};
-use crate::support::{alive, cmdline, pids, BIN};
+use crate::support::{alive, bin, cmdline, pids};
 
 const CONVERGE: Duration = Duration::from_secs(15);
 /// More than one refresh interval (2 s): a stray refresher would show.
@@ -25,6 +25,7 @@ const HOLD: Duration = Duration::from_millis(2500);
 pub fn use_fifo(lab: &mut Lab, record: bool) {
     for node in &mut lab.nodes {
         let dir = node.dir.clone();
+        let floaty = bin();
         let script = dir.join("fifo-script");
         // keepalived gives its scripts /dev/null for stderr: keep the log.
         fs::write(
@@ -32,7 +33,7 @@ pub fn use_fifo(lab: &mut Lab, record: bool) {
             format!(
                 "#!/bin/sh\n\
                  echo \"$(date +%T.%N) ===== fifo script $* =====\" >>{log}\n\
-                 exec {BIN} --log-target stderr -v \"$@\" 2>>{log}\n",
+                 exec {floaty} --log-target stderr -v \"$@\" 2>>{log}\n",
                 log = node.floaty_log_path().display(),
             ),
         )
@@ -87,7 +88,7 @@ pub fn daemons(lab: &mut Lab, node: &str) -> Vec<i32> {
         .into_iter()
         .filter(|&pid| {
             let args = cmdline(pid);
-            args.first().is_some_and(|a| a == BIN)
+            args.first().is_some_and(|a| a == bin())
                 && args.iter().any(|a| a == "--fifo")
                 && args.last().is_some_and(|a| *a == fifo)
                 && alive(pid)

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use mock_cloud::Fault;
 
 use crate::pair::lab::{secs, Lab, Skip, INSTANCE};
-use crate::support::{alive, poll_until, BIN, TOKEN};
+use crate::support::{alive, bin, poll_until, TOKEN};
 
 const CONVERGE: Duration = Duration::from_secs(20);
 const POLL: Duration = Duration::from_millis(20);
@@ -261,7 +261,7 @@ fn value(lab: &mut Lab, node: &str) -> Option<i32> {
 
 fn floaty(lab: &mut Lab, node: &str, flag: &str) -> Result<(), String> {
     let config = lab.node(node).floaty_config();
-    let out = Command::new(BIN)
+    let out = Command::new(bin())
         .arg(flag)
         .arg(&config)
         .output()

@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::exoscale::{KEY as EXO_KEY, SECRET as EXO_SECRET};
-use crate::support::{alive, pids, refresher_pid, stat_fields, BIN, SERVER_A, SERVER_B, TOKEN};
+use crate::support::{alive, bin, pids, refresher_pid, stat_fields, SERVER_A, SERVER_B, TOKEN};
 
 /// The virtual IP both nodes fight over (TEST-NET-3, only ever inside the
 /// lab namespaces).
@@ -414,7 +414,7 @@ impl Node {
             .open(self.floaty_log_path())?;
         Command::new("ip")
             .args(["netns", "exec", &self.ns.name])
-            .arg(BIN)
+            .arg(bin())
             .args(["--log-target", "stderr", "-v"])
             .arg(self.floaty_config())
             .args(event)
@@ -635,12 +635,13 @@ impl Lab {
         let yml = dir.join("floaty.yml");
         // keepalived gives notify programs /dev/null for stderr: keep the log.
         // The hold (Node::hold): $3 is the state.
+        let floaty = bin();
         let script = format!(
             "#!/bin/sh\n\
              echo \"$(date +%T.%N) ===== notify $* =====\" >>{log}\n\
              hold={dir}/hold-$3\n\
              if [ -p \"$hold\" ]; then read _ <\"$hold\"; echo \"$(date +%T.%N) ===== released $* =====\" >>{log}; fi\n\
-             exec {BIN} --log-target stderr -v {yml} \"$@\" 2>>{log}\n",
+             exec {floaty} --log-target stderr -v {yml} \"$@\" 2>>{log}\n",
             log = log.display(),
             yml = yml.display(),
             dir = dir.display(),

@@ -23,7 +23,7 @@ use std::fs;
 use std::time::{Duration, Instant};
 
 use crate::pair::lab::{secs, vip_of, wait_until, AddressWatch, Cloud, Lab, Skip};
-use crate::support::{alive, cmdline, pids, BIN};
+use crate::support::{alive, bin, cmdline, pids};
 
 const N: usize = 50;
 /// Failovers back and forth after the first settle: stop a (b takes
@@ -154,7 +154,7 @@ fn refresher_processes(lab: &mut Lab, node: &str) -> BTreeMap<String, Vec<i32>> 
     let mut by_instance: BTreeMap<String, Vec<i32>> = BTreeMap::new();
     for pid in pids() {
         let args = cmdline(pid);
-        if args.first().is_some_and(|a| a == BIN)
+        if args.first().is_some_and(|a| a == bin())
             && args.contains(&yml)
             && args.iter().any(|a| a == "MASTER")
             && alive(pid)

@@ -72,7 +72,7 @@ fn scenario(lab: &mut Lab) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     let status = Command::new("ip")
         .args(["netns", "exec", &b.ns.name])
-        .arg(crate::support::BIN)
+        .arg(crate::support::bin())
         .args(["--log-target", "stderr", "-v"])
         .arg(b.floaty_config())
         .args(["INSTANCE", INSTANCE, "MASTER", "100"])
@@ -420,7 +420,7 @@ fn demotion_scenario(lab: &mut Lab) -> Result<(), String> {
 /// On the old code the guard logged an ERROR and held the line back.
 #[test]
 fn the_readme_dry_run_shows_what_it_would_write() {
-    use crate::support::{refresher_pid, wait_until, BIN};
+    use crate::support::{bin, refresher_pid, wait_until};
     let dir = tempfile::tempdir().expect("tempdir");
     let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
     fs::copy(
@@ -448,7 +448,7 @@ fn the_readme_dry_run_shows_what_it_would_write() {
             .append(true)
             .open(&log)
             .unwrap();
-        Command::new(BIN)
+        Command::new(bin())
             .args(["--dry-run", "floaty.yml", "INSTANCE", "VI_1", state, "150"])
             .current_dir(dir.path())
             .stdin(Stdio::null())
