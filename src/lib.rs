@@ -78,6 +78,7 @@ mod provider;
 mod readfile;
 mod reassert;
 mod refresh;
+mod replace_file;
 mod rules;
 mod selftest;
 mod setup;

@@ -4,7 +4,7 @@
 use std::error::Error as _;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::{CaBundle, ProviderError};
+use crate::{CaBundle, Cause, ProviderError};
 
 /// Longest API answer we read; a floating-IP list of thousands of entries
 /// fits, a misbehaving proxy streaming forever does not.
@@ -105,14 +105,14 @@ pub(crate) fn chain(e: &(dyn std::error::Error + 'static)) -> String {
 /// A transport-level failure (connect, timeout, reset, broken body): always
 /// worth retrying.
 pub(crate) fn transport(operation: &str, e: reqwest::Error) -> ProviderError {
-    let kind = if e.is_timeout() {
-        "timed out"
+    let (kind, cause) = if e.is_timeout() {
+        ("timed out", Cause::Timeout)
     } else if e.is_connect() {
-        "cannot connect"
+        ("cannot connect", Cause::Connect)
     } else if e.is_body() || e.is_decode() {
-        "broken response body"
+        ("broken response body", Cause::Protocol)
     } else {
-        "request failed"
+        ("request failed", Cause::Connect)
     };
     // The URL is already in `operation`; without it the message stays short.
     let e = e.without_url();
@@ -131,6 +131,7 @@ pub(crate) fn transport(operation: &str, e: reqwest::Error) -> ProviderError {
         operation: operation.to_string(),
         message: format!("{kind}: {detail}"),
         retry_after: None,
+        cause,
     }
 }
 
@@ -157,6 +158,7 @@ pub(crate) fn decode<T: serde::de::DeserializeOwned>(
         operation: operation.to_string(),
         message: format!("unexpected answer: {e}"),
         retry_after: None,
+        cause: Cause::Protocol,
     })
 }
 
@@ -172,6 +174,7 @@ pub(crate) async fn read_body(
             operation: operation.to_string(),
             message: format!("response body larger than {limit} bytes"),
             retry_after: None,
+            cause: Cause::Protocol,
         });
     }
     let mut body = Vec::new();
@@ -185,6 +188,7 @@ pub(crate) async fn read_body(
                 operation: operation.to_string(),
                 message: format!("response body larger than {limit} bytes"),
                 retry_after: None,
+                cause: Cause::Protocol,
             });
         }
         body.extend_from_slice(&chunk);
@@ -220,6 +224,11 @@ pub(crate) async fn status_error(
             operation: operation.to_string(),
             message,
             retry_after,
+            cause: if status.as_u16() == 429 {
+                Cause::RateLimited
+            } else {
+                Cause::ServerError
+            },
         }
     } else {
         ProviderError::Rejected {

@@ -71,6 +71,8 @@ pub enum ProviderError {
         operation: String,
         message: String,
         retry_after: Option<Duration>,
+        /// What kind of trouble, for the metrics and `--status`.
+        cause: Cause,
     },
     /// The provider cannot work with what it was given (no token, no server
     /// UUID and no metadata, ...).
@@ -83,7 +85,85 @@ pub enum ProviderError {
     Withheld { operation: String },
 }
 
+/// Why a retryable refresh failed: what an SRE's dashboard groups by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Cause {
+    /// No answer in time (the client's or the caller's timeout).
+    Timeout,
+    /// The connection could not be made (refused, unreachable, TLS).
+    Connect,
+    /// HTTP 429.
+    RateLimited,
+    /// HTTP 5xx.
+    ServerError,
+    /// An answer that could not be read: a broken body, unexpected JSON,
+    /// an asynchronous operation that failed on the provider's side.
+    Protocol,
+}
+
+/// A failed refresh's class, one word, stable: the `reason` label of
+/// `floaty_refresh_errors_total` and the class `--status` shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Reason {
+    Timeout,
+    Connect,
+    RateLimited,
+    ServerError,
+    Protocol,
+    /// HTTP 401 or 403: this node's credentials.
+    Auth,
+    /// HTTP 404: the address or server is unknown to this account.
+    NotFound,
+    /// Any other 4xx.
+    Rejected,
+    /// The provider could not be set up (no server id, unreadable secret).
+    Setup,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Timeout => "timeout",
+            Reason::Connect => "connect",
+            Reason::RateLimited => "429",
+            Reason::ServerError => "5xx",
+            Reason::Protocol => "protocol",
+            Reason::Auth => "auth",
+            Reason::NotFound => "not_found",
+            Reason::Rejected => "rejected",
+            Reason::Setup => "setup",
+        }
+    }
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl ProviderError {
+    /// The failure's class; None for [`ProviderError::Withheld`], which is
+    /// no failure.
+    pub fn reason(&self) -> Option<Reason> {
+        Some(match self {
+            ProviderError::Rejected {
+                status: 401 | 403, ..
+            } => Reason::Auth,
+            ProviderError::Rejected { status: 404, .. } => Reason::NotFound,
+            ProviderError::Rejected { .. } => Reason::Rejected,
+            ProviderError::Transient { cause, .. } => match cause {
+                Cause::Timeout => Reason::Timeout,
+                Cause::Connect => Reason::Connect,
+                Cause::RateLimited => Reason::RateLimited,
+                Cause::ServerError => Reason::ServerError,
+                Cause::Protocol => Reason::Protocol,
+            },
+            ProviderError::Setup(_) => Reason::Setup,
+            ProviderError::Withheld { .. } => return None,
+        })
+    }
+
     /// Whether the back-off should retry before the next interval.
     pub fn is_transient(&self) -> bool {
         matches!(self, ProviderError::Transient { .. })

@@ -48,10 +48,12 @@ impl Secret {
                 operation,
                 message,
                 retry_after,
+                cause,
             } => ProviderError::Transient {
                 operation: self.redact(operation),
                 message: self.redact(message),
                 retry_after,
+                cause,
             },
             ProviderError::Setup(m) => ProviderError::Setup(self.redact(m)),
             ProviderError::Withheld { operation } => ProviderError::Withheld {

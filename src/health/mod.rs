@@ -292,6 +292,7 @@ mod tests {
             operation: "GET".into(),
             message: "503".into(),
             retry_after: None,
+            cause: floaty_providers::Cause::ServerError,
         };
         assert_eq!(Verdict::of(&Err(transient)), Verdict::NoNews);
         let withheld = ProviderError::Withheld {

@@ -180,30 +180,8 @@ impl TrackFile {
             path: self.path.clone(),
             source,
         };
-        let name = self
-            .path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let tmp = self
-            .dir()
-            .join(format!(".{name}.{}.tmp", std::process::id()));
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o644)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-            .open(&tmp)
+        crate::replace_file::replace(&self.path, format!("{value}\n").as_bytes(), 0o644)
             .map_err(io_err)?;
-        let written = f
-            .write_all(format!("{value}\n").as_bytes())
-            .and_then(|()| f.sync_data());
-        drop(f);
-        if let Err(e) = written.and_then(|()| std::fs::rename(&tmp, &self.path)) {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(io_err(e));
-        }
         Ok(())
     }
 }

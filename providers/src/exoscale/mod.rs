@@ -28,7 +28,7 @@ use tokio::time::Instant;
 
 use crate::http::{self, check_url, decode, read_body, MAX_BODY};
 use crate::Secret;
-use crate::{ask, BoxFuture, Check, Mode, Outcome, Provider, ProviderError, WriteGate};
+use crate::{ask, BoxFuture, Cause, Check, Mode, Outcome, Provider, ProviderError, WriteGate};
 
 mod api;
 mod metadata;
@@ -257,6 +257,7 @@ impl Client {
                             300,
                         ),
                         retry_after: None,
+                        cause: Cause::Protocol,
                     });
                 }
             }
@@ -269,6 +270,7 @@ impl Client {
                         started.elapsed().as_secs_f64()
                     ),
                     retry_after: None,
+                    cause: Cause::Timeout,
                 });
             }
             tokio::time::sleep(delay).await;
@@ -518,6 +520,7 @@ impl Exoscale {
                 operation: "GET /instance/…".into(),
                 message: format!("scan task failed: {e}"),
                 retry_after: None,
+                cause: Cause::Protocol,
             })?;
             match read {
                 Ok(instance) => {
