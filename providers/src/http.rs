@@ -140,7 +140,18 @@ pub(crate) async fn send(
     operation: &str,
     request: reqwest::RequestBuilder,
 ) -> Result<reqwest::Response, ProviderError> {
-    let response = request.send().await.map_err(|e| transport(operation, e))?;
+    let (client, built) = request.build_split();
+    let request = built.map_err(|e| transport(operation, e))?;
+    let method = request.method().clone();
+    let started = std::time::Instant::now();
+    let response = match client.execute(request).await {
+        Ok(r) => r,
+        Err(e) => {
+            crate::calls::note(&method, None, started);
+            return Err(transport(operation, e));
+        }
+    };
+    crate::calls::note(&method, Some(response.status().as_u16()), started);
     if response.status().is_success() {
         Ok(response)
     } else {

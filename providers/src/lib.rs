@@ -14,6 +14,7 @@ use std::net::IpAddr;
 use std::pin::Pin;
 use std::time::Duration;
 
+pub mod calls;
 pub mod cloudscale;
 pub mod dry_run;
 mod endpoint;
