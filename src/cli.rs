@@ -17,7 +17,8 @@ const USAGE: &str = "floaty [FLAGS] CONFIG INSTANCE|GROUP NAME STATE [PRIORITY]
        floaty [FLAGS] -T|--test CONFIG
        floaty [FLAGS] --check CONFIG
        floaty [FLAGS] --fifo CONFIG FIFO
-       floaty [FLAGS] --drain|--undrain CONFIG [INSTANCE...]";
+       floaty [FLAGS] --drain|--undrain CONFIG [INSTANCE...]
+       floaty [FLAGS] --status [--json|--nagios] CONFIG [INSTANCE...]";
 
 /// Keep cloud floating IPs pointed at the keepalived VRRP MASTER.
 #[derive(Debug, Parser)]
@@ -58,6 +59,18 @@ pub struct RawArgs {
     /// End a --drain: the track files go back to what this node's probes measured.
     #[arg(long, conflicts_with_all = ["test", "fifo", "check"])]
     pub undrain: bool,
+
+    /// Show each instance's state as its refresher or prober last saw it; the exit status is a monitoring plugin's (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN).
+    #[arg(long, conflicts_with_all = ["test", "fifo", "check", "drain", "undrain"])]
+    pub status: bool,
+
+    /// With --status: one JSON object for machines.
+    #[arg(long, requires = "status", conflicts_with = "nagios")]
+    pub json: bool,
+
+    /// With --status: the monitoring plugin's one line with perfdata.
+    #[arg(long, requires = "status")]
+    pub nagios: bool,
 
     /// Where logs go; by default stderr, or the journal (else syslog) when
     /// stderr is /dev/null, as it is when keepalived runs floaty directly.
@@ -103,6 +116,12 @@ pub enum Command {
         config: PathBuf,
         instances: Vec<String>,
         drain: bool,
+    },
+    /// `--status`; no instances: all of them.
+    Status {
+        config: PathBuf,
+        instances: Vec<String>,
+        format: crate::status_command::Format,
     },
     /// Hidden packaging helper: `floaty generate man|completions SHELL`.
     Generate(Artifact),
@@ -314,6 +333,26 @@ impl RawArgs {
                 config: config.into(),
                 instances: instances.to_vec(),
                 drain: self.drain,
+            }
+        } else if self.status {
+            let Some((config, instances)) = args.split_first() else {
+                return Err(count(
+                    "--status",
+                    "CONFIG [INSTANCE...]",
+                    "--status [--json|--nagios] CONFIG [INSTANCE...]",
+                ));
+            };
+            use crate::status_command::Format;
+            Command::Status {
+                config: config.into(),
+                instances: instances.to_vec(),
+                format: if self.json {
+                    Format::Json
+                } else if self.nagios {
+                    Format::Nagios
+                } else {
+                    Format::Text
+                },
             }
         } else if self.fifo {
             let [config, fifo] = <[String; 2]>::try_from(args.clone())

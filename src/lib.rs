@@ -82,6 +82,8 @@ mod replace_file;
 mod rules;
 mod selftest;
 mod setup;
+mod status;
+mod status_command;
 mod stop;
 mod systemd;
 pub mod text;
@@ -90,21 +92,28 @@ mod worker;
 use crate::cli::{Command, Options, RawArgs};
 use crate::error::Error;
 
-/// Carries out what the command line asks for. Logging is set up by the
-/// caller first, because errors from parsing the arguments are logged too.
-pub fn run(raw: RawArgs, options: &Options) -> Result<(), Error> {
-    let command = raw.into_command()?;
-    match command {
-        Command::Notify { config, event } => notify::run(&config, &event, options),
-        Command::Reassert { config, event } => poke::run(&config, &event, options),
-        Command::Test { config } => selftest::run(&config::load(&config)?, options),
-        Command::Check { config } => check::run(&config),
-        Command::Fifo { config, fifo } => daemon::run(&config, &fifo, options),
+/// Carries out what the command line asks for; the exit status. Logging is
+/// set up by the caller first, because errors from parsing the arguments
+/// are logged too.
+pub fn run(raw: RawArgs, options: &Options) -> Result<u8, Error> {
+    // Every command but --status exits 0 when it succeeds.
+    let done = |r: Result<(), Error>| r.map(|()| 0);
+    match raw.into_command()? {
+        Command::Notify { config, event } => done(notify::run(&config, &event, options)),
+        Command::Reassert { config, event } => done(poke::run(&config, &event, options)),
+        Command::Test { config } => done(selftest::run(&config::load(&config)?, options)),
+        Command::Check { config } => done(check::run(&config)),
+        Command::Fifo { config, fifo } => done(daemon::run(&config, &fifo, options)),
         Command::Drain {
             config,
             instances,
             drain,
-        } => health::drain::run(&config, &instances, drain),
-        Command::Generate(artifact) => generate::run(artifact).map_err(Error::Generate),
+        } => done(health::drain::run(&config, &instances, drain)),
+        Command::Status {
+            config,
+            instances,
+            format,
+        } => status_command::run(&config, &instances, format),
+        Command::Generate(artifact) => done(generate::run(artifact).map_err(Error::Generate)),
     }
 }

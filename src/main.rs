@@ -36,7 +36,7 @@ fn main() -> ExitCode {
     let options = raw.options();
     logging::init(&options);
     match floaty::run(raw, &options) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => ExitCode::from(code),
         Err(e) => {
             logging::report_error(&format!("{e:#}"));
             ExitCode::from(e.exit_code())

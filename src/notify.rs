@@ -58,7 +58,13 @@ pub fn run(config_path: &Path, event: &Event, opts: &Options) -> Result<(), Erro
                 .into_iter()
                 .filter(|n| !names.contains(n))
                 .collect();
-            let mut failures = stop_names(&gone, &setup.cfg.stop_settings(), event, started);
+            let mut failures = stop_names(
+                &gone,
+                &setup.cfg.stop_settings(),
+                Some(&setup.status),
+                event,
+                started,
+            );
             if let Err(e) = take_over(&setup, work, event, started, Take::Probe) {
                 failures.insert(0, e);
             }
@@ -67,7 +73,13 @@ pub fn run(config_path: &Path, event: &Event, opts: &Options) -> Result<(), Erro
         Ok((setup, work)) => {
             let names = work.into_iter().map(|w| w.instance).collect();
             let names = stop::with_recorded_members(event, names, &setup.cfg.lock_file_template);
-            let failures = stop_names(&names, &setup.cfg.stop_settings(), event, started);
+            let failures = stop_names(
+                &names,
+                &setup.cfg.stop_settings(),
+                Some(&setup.status),
+                event,
+                started,
+            );
             run_rules(&setup.cfg, event, started);
             first(failures)
         }
@@ -78,7 +90,7 @@ pub fn run(config_path: &Path, event: &Event, opts: &Options) -> Result<(), Erro
             let names = stop::names_without_setup(event, &settings);
             tracing::warn!(name = %crate::text::shown(&event.name), state = %event.state,
                 "stopping without a valid configuration ({e})");
-            stop_names(&names, &settings, event, started);
+            stop_names(&names, &settings, None, event, started);
             Err(e)
         }
     }
@@ -92,13 +104,18 @@ fn log_event(event: &Event) {
 fn stop_names(
     names: &[String],
     settings: &config::StopSettings,
+    status: Option<&crate::status::StatusPlan>,
     event: &Event,
     started: Instant,
 ) -> Vec<Error> {
     let patience = stop::patience(event.state, settings.lock_timeout, started);
+    let places = Places {
+        status: status.cloned(),
+        ..Places::from_settings(settings)
+    };
     stop::stop_all(
         names,
-        &Places::from_settings(settings),
+        &places,
         patience,
         lock::Ticket::current(),
         event.state,
@@ -187,7 +204,7 @@ fn take_over(
             }
             (Take::Refresh, _) => Start::Refresher(target.guard),
         };
-        if let Err(e) = start_refresher(setup, plan, start, target.group, lock) {
+        if let Err(e) = start_refresher(setup, plan, start, target.group, lock, event.state) {
             failures.push(e);
         }
     }
@@ -268,6 +285,7 @@ fn start_refresher(
     start: Start,
     group: Option<String>,
     mut lock: lock::InstanceLock,
+    state: State,
 ) -> Result<(), Error> {
     let instance = plan.instance.clone();
     let what = match start {
@@ -305,6 +323,15 @@ fn start_refresher(
                     };
                     match recorded {
                         Ok(()) => {
+                            let role = match &start {
+                                Start::Refresher(_) => crate::status::record::Role::Refresher,
+                                Start::Prober(_) => crate::status::record::Role::Prober,
+                            };
+                            plan.status.begin(
+                                role,
+                                Some((me.pid, me.start_time)),
+                                Some((&state.to_string(), "notify")),
+                            );
                             let role = match start {
                                 // The lock stays open in this process until it exits.
                                 Start::Refresher(guard) => Role::Refresh(guard, lock),

@@ -20,6 +20,7 @@
 
 use std::convert::Infallible;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::signal::unix::Signal;
@@ -132,8 +133,9 @@ impl Pauses {
 
 impl Trigger {
     /// keepalived reported `MASTER_RX_LOWER_PRI` for this instance (with
-    /// this node's `priority`, when known). Logged once per burst.
-    pub fn poke(&mut self, priority: Option<u32>) {
+    /// this node's `priority`, when known). Logged once per burst; true
+    /// when this poke started one (a repair, for the metrics).
+    pub fn poke(&mut self, priority: Option<u32>) -> bool {
         let now = Instant::now();
         let in_burst = self
             .last
@@ -147,6 +149,7 @@ impl Trigger {
                 BURST_EVERY.as_secs(), BURST_LINGER.as_secs());
         }
         self.last.send_replace(Some(now));
+        !in_burst
     }
 
     /// How many bursts this trigger started.
@@ -158,9 +161,16 @@ impl Trigger {
 
 /// The forked refresher's pokes: SIGUSR1, sent by the notify call for
 /// `MASTER_RX_LOWER_PRI` (`poke.rs`). Never ends.
-pub async fn poke_on_signal(mut usr1: Signal, mut trigger: Trigger) -> Infallible {
+pub async fn poke_on_signal(
+    mut usr1: Signal,
+    mut trigger: Trigger,
+    status: Arc<crate::status::Recorder>,
+) -> Infallible {
     while usr1.recv().await.is_some() {
-        trigger.poke(None);
+        if trigger.poke(None) {
+            status.split_brain_repair();
+            status.flush();
+        }
     }
     std::future::pending().await
 }

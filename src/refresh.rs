@@ -20,6 +20,7 @@ use crate::guard::Guard;
 use crate::health::{Health, HealthPlan, Verdict};
 use crate::provider::Spec;
 use crate::reassert::{Pauses, Wake};
+use crate::status::{Recorder, Round};
 
 /// Everything the refresher needs, prepared (and validated) before the fork.
 pub struct Plan {
@@ -34,6 +35,9 @@ pub struct Plan {
     /// Where to tell keepalived whether this node can move the address
     /// (`track-file-template`), if anywhere.
     pub health: Option<HealthPlan>,
+    /// What `--status` and the metrics show of this instance; the owner
+    /// writes it (a recorder without directories writes nothing).
+    pub status: Arc<Recorder>,
 }
 
 /// A provider built at most once and shared by the refreshers it is handed
@@ -88,6 +92,7 @@ pub async fn refresh_all_with(
             provider: provider.clone(),
             guard: guard.clone(),
             pauses: pauses.clone(),
+            status: plan.status.clone(),
         };
         set.spawn(task.run());
     }
@@ -125,6 +130,7 @@ struct Task {
     guard: Option<Arc<Guard>>,
     health: Option<Arc<Health>>,
     pauses: Pauses,
+    status: Arc<Recorder>,
 }
 
 impl Task {
@@ -171,9 +177,11 @@ impl Task {
                 Some(guard) => guard.as_ref(),
                 None => &Open,
             };
-            let result =
-                tokio::time::timeout(self.timeout, self.provider.refresh(self.addr, mode, gate))
-                    .await;
+            let (result, calls) = floaty_providers::calls::recorded(tokio::time::timeout(
+                self.timeout,
+                self.provider.refresh(self.addr, mode, gate),
+            ))
+            .await;
             if let Some(h) = &self.health {
                 match &result {
                     // Nothing was learnt when the guard withheld the write.
@@ -181,6 +189,14 @@ impl Task {
                     Ok(r) => h.report(&self.instance, Some(self.addr), &Verdict::of(r)),
                 }
             }
+            let round = match &result {
+                Ok(r) => Round::Done(r),
+                Err(_) => Round::TimedOut,
+            };
+            self.status
+                .round(self.addr, mode == Mode::Write, round, &calls);
+            self.status
+                .flush_with(self.health.as_ref().map(|h| h.track_value()));
             let (error, retry_after) = match result {
                 Ok(Ok(outcome)) => {
                     self.log_outcome(mode, &outcome, &server);

@@ -12,10 +12,11 @@
 use std::net::IpAddr;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 use crate::address::{self, Vip};
-use crate::config::{self, Config};
+use crate::config::{self, Config, StateDir};
 use crate::error::Error;
 use crate::event::{Event, Kind, State};
 use crate::guard::Guard;
@@ -24,6 +25,7 @@ use crate::keepalived::{self, KeepalivedConfig};
 use crate::lock::{self, Patience};
 use crate::provider::Spec;
 use crate::refresh::Plan;
+use crate::status::{Recorder, StatusPlan};
 
 /// A checked configuration: the provider spec has its credentials and
 /// keepalived.conf is parsed (absent only where vshn/floaty allowed it).
@@ -31,6 +33,8 @@ pub struct Setup {
     pub cfg: Config,
     pub spec: Spec,
     pub kconf: Option<KeepalivedConfig>,
+    /// Where the state and metrics files go, their directories checked.
+    pub status: StatusPlan,
 }
 
 /// One instance an event concerns, ready to act on.
@@ -58,7 +62,62 @@ pub fn load_quietly(config_path: &Path, dry_run: bool) -> Result<Setup, Error> {
 fn load_with(cfg: Config, dry_run: bool) -> Result<Setup, Error> {
     let spec = Spec::from_config(&cfg, dry_run)?;
     let kconf = load_keepalived(&cfg)?;
-    Ok(Setup { cfg, spec, kconf })
+    let status = status_plan(&cfg)?;
+    Ok(Setup {
+        cfg,
+        spec,
+        kconf,
+        status,
+    })
+}
+
+/// `state-dir` and `metrics-dir`, checked: a configured directory must be
+/// there and writable (exit 2, before any lock), the default state-dir is
+/// used when it is there (the package's tmpfiles.d makes it) or can be
+/// made, and skipped otherwise (floaty run by hand as a user).
+fn status_plan(cfg: &Config) -> Result<StatusPlan, Error> {
+    let usable = |key: &str, dir: &Path| -> Result<(), Error> {
+        let why = match std::fs::metadata(dir) {
+            Ok(m) if !m.is_dir() => "is not a directory",
+            Ok(_) => match rustix::fs::access(dir, rustix::fs::Access::WRITE_OK) {
+                Ok(()) => return Ok(()),
+                Err(_) => "is not writable by this user",
+            },
+            Err(_) => "does not exist",
+        };
+        Err(Error::Config(crate::config::ConfigError::invalid(
+            &cfg.path,
+            Some(key),
+            format!(
+                "{} {why}; create it (writable by floaty, readable by the monitoring user) or remove the key",
+                dir.display()
+            ),
+        )))
+    };
+    let state_dir = match &cfg.state_dir {
+        StateDir::Configured(d) => {
+            usable("state-dir", d)?;
+            Some(d.clone())
+        }
+        StateDir::Default(d) => {
+            if !d.is_dir() {
+                use std::os::unix::fs::DirBuilderExt;
+                let _ = std::fs::DirBuilder::new().mode(0o755).create(d);
+            }
+            usable("state-dir", d).ok().map(|()| d.clone())
+        }
+    };
+    let metrics_dir = match &cfg.metrics_dir {
+        Some(d) => {
+            usable("metrics-dir", d)?;
+            Some(d.clone())
+        }
+        None => None,
+    };
+    Ok(StatusPlan {
+        state_dir,
+        metrics_dir,
+    })
 }
 
 /// Load keepalived.conf. With managed-addresses set and no keepalived.conf
@@ -151,6 +210,13 @@ impl Setup {
         let cfg = &self.cfg;
         Plan {
             instance: instance.to_string(),
+            status: Arc::new(Recorder::new(
+                &self.status,
+                instance,
+                &cfg.provider.to_string(),
+                &addresses,
+                cfg.refresh_interval,
+            )),
             addresses,
             interval: cfg.refresh_interval,
             timeout: cfg.refresh_timeout,

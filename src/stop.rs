@@ -63,6 +63,9 @@ pub struct Places {
     pub template: LockTemplate,
     /// Also look where older floaty versions put locks by default.
     pub legacy: Option<LockTemplate>,
+    /// Where the stopping call records that the instance has no owner now;
+    /// unknown on the road without a valid config.
+    pub status: Option<crate::status::StatusPlan>,
 }
 
 impl Places {
@@ -70,6 +73,7 @@ impl Places {
         Places {
             template: settings.lock_file_template.clone(),
             legacy: legacy_template(settings.template_from_file),
+            status: None,
         }
     }
 }
@@ -176,6 +180,14 @@ fn stop_one(
     // The lock's own checks of its place decide the road.
     match lock::acquire_in_order(&path, instance, patience, ticket) {
         Ok(Acquired::Locked(lock)) => {
+            if let Some(plan) = &places.status {
+                crate::status::Recorder::left_without_owner(
+                    plan,
+                    instance,
+                    &state.to_string(),
+                    "notify",
+                );
+            }
             tracing::info!(instance = instance_shown, state = %state, "refresher stopped, lock released");
             lock.release();
             Ok(())

@@ -73,7 +73,12 @@ async fn supervise(mut plan: Plan, role: Role, ready: ReadyPipe) -> i32 {
     // Split-brain repair (`reassert.rs`): SIGUSR1 pokes the refresher,
     // the one this process starts as or the one a prober becomes.
     let (trigger, pauses) = crate::reassert::channel(&instance, &plan.addresses);
-    let mut pokes = Box::pin(crate::reassert::poke_on_signal(usr1, trigger));
+    let status = plan.status.clone();
+    let mut pokes = Box::pin(crate::reassert::poke_on_signal(
+        usr1,
+        trigger,
+        status.clone(),
+    ));
     // The provider a prober probes with, handed on warm to the refresher
     // it may become.
     let provider = SharedProvider::default();
@@ -107,9 +112,12 @@ async fn supervise(mut plan: Plan, role: Role, ready: ReadyPipe) -> i32 {
             _ = &mut watch => break Ending::KeepalivedGone,
             _ = &mut work => break Ending::NothingLeft,
             Some(()) = usr2.recv(), if may_take_over => {
-                let Some((plan, guard)) = takeover.as_mut().and_then(|t| t.take()) else {
+                let Some((mut plan, guard)) = takeover.as_mut().and_then(|t| t.take()) else {
                     continue;
                 };
+                // One record for the instance's whole life in this process.
+                plan.status = status.clone();
+                status.became_refresher();
                 // Dropping the probe's future ends its tasks.
                 let provider = if plan.spec == probe_spec {
                     provider.clone()

@@ -149,9 +149,20 @@ pub(super) fn build(
             .map_err(|m| ConfigError::invalid(path, Some("track-file-template"), m))?,
         demote_by: raw.demote_by.map_or(DEFAULT_DEMOTE_BY, |d| d.0),
         health_interval: raw.health_interval.map_or(DEFAULT_HEALTH_INTERVAL, |d| d.0),
+        state_dir: match raw.state_dir {
+            Some(d) => StateDir::Configured(relative_to_config(path, &d.0)),
+            None => StateDir::Default(PathBuf::from(super::DEFAULT_STATE_DIR)),
+        },
+        metrics_dir: raw.metrics_dir.map(|d| relative_to_config(path, &d.0)),
         inline_secret,
         warnings,
     })
+}
+
+/// A directory key's value; relative to the config file's directory, like
+/// the path templates.
+fn relative_to_config(config: &Path, value: &str) -> PathBuf {
+    config.parent().unwrap_or(Path::new("")).join(value)
 }
 
 /// Points a rule error at its place, by the parser's marks: the

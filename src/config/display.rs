@@ -55,6 +55,14 @@ impl fmt::Display for Config {
         }
         writeln!(f, "demote-by: {}", self.demote_by)?;
         writeln!(f, "health-interval: {}", d(self.health_interval))?;
+        match &self.state_dir {
+            super::StateDir::Default(p) => writeln!(f, "state-dir: {} # the default", p.display())?,
+            super::StateDir::Configured(p) => writeln!(f, "state-dir: {}", p.display())?,
+        }
+        match &self.metrics_dir {
+            Some(p) => writeln!(f, "metrics-dir: {}", p.display())?,
+            None => writeln!(f, "metrics-dir: (not set) # no Prometheus textfiles")?,
+        }
         match &self.ca_file {
             Some(ca) => writeln!(
                 f,

@@ -116,6 +116,10 @@ pub struct Config {
     pub demote_by: i32,
     /// How often the prober reads (and a MASTER verifies at least).
     pub health_interval: Duration,
+    /// Where each instance's owner keeps its state (`status/`).
+    pub state_dir: StateDir,
+    /// `metrics-dir`: one Prometheus textfile per instance, if set.
+    pub metrics_dir: Option<PathBuf>,
     /// Whether the YAML itself holds a credential (`token`, `key`,
     /// `secret`), so [`load`] can warn when the file is readable by others.
     pub inline_secret: bool,
@@ -123,6 +127,25 @@ pub struct Config {
     /// group or others); [`load`] logs each once.
     pub warnings: Vec<String>,
 }
+
+/// `state-dir`. The default is used when it exists (the package's
+/// tmpfiles.d makes it) and quietly skipped when it cannot be made; a
+/// configured one must be there: a typo must not hide the state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StateDir {
+    Default(PathBuf),
+    Configured(PathBuf),
+}
+
+impl StateDir {
+    pub fn path(&self) -> &Path {
+        match self {
+            StateDir::Default(p) | StateDir::Configured(p) => p,
+        }
+    }
+}
+
+pub const DEFAULT_STATE_DIR: &str = "/run/floaty";
 
 /// Retry policy for failed cloud API calls (the same knobs as the Go
 /// `cenkalti/backoff` library vshn/floaty used).

@@ -33,6 +33,10 @@ pub(super) struct RawConfig {
     pub(super) health_interval: Option<RefreshInterval>,
     /// A PEM bundle trusted on top of the built-in roots.
     pub(super) ca_file: Option<NonEmpty>,
+    /// Where each instance's state goes, for `--status`.
+    pub(super) state_dir: Option<NonEmpty>,
+    /// node_exporter's textfile collector directory.
+    pub(super) metrics_dir: Option<NonEmpty>,
     pub(super) cloudscale: Option<RawCloudscale>,
     pub(super) exoscale: Option<RawExoscale>,
     pub(super) rules: Option<Vec<crate::rules::RawRule>>,

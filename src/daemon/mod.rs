@@ -112,6 +112,8 @@ struct Running {
     /// Settings that, when changed by a reload, need a restart.
     settings: Settings,
     task: JoinHandle<()>,
+    /// The instance's record (`status/`), which the task writes too.
+    status: Arc<crate::status::Recorder>,
 }
 
 enum TaskKind {
@@ -355,6 +357,7 @@ impl Daemon {
             self.groups.insert(event.name.clone(), members);
         }
         for target in targets {
+            let name = target.instance.clone();
             if event.state.is_master() {
                 self.start(target);
             } else if matches!(event.state, State::Backup | State::Fault)
@@ -363,6 +366,17 @@ impl Daemon {
                 self.start_probe(target);
             } else {
                 self.stop(&target.instance, event.state.as_str());
+                crate::status::Recorder::left_without_owner(
+                    &self.setup.status,
+                    &name,
+                    event.state.as_str(),
+                    "fifo",
+                );
+                continue;
+            }
+            if let Some(r) = self.running.get(&name) {
+                r.status.event(event.state.as_str(), "fifo");
+                r.status.flush();
             }
         }
     }
@@ -459,6 +473,16 @@ impl Daemon {
         }
         self.stop(instance, if prober { "probing instead" } else { "restart" });
         let plan = self.setup.plan(instance, addresses.clone(), Vec::new());
+        let status = plan.status.clone();
+        status.begin(
+            if prober {
+                crate::status::record::Role::Prober
+            } else {
+                crate::status::record::Role::Refresher
+            },
+            self.me.map(|me| (me.pid, me.start_time)),
+            None,
+        );
         let (job, kind, state) = if prober {
             let Some(health) = plan.health.clone() else {
                 return false;
@@ -494,6 +518,7 @@ impl Daemon {
                 addresses,
                 settings,
                 task,
+                status,
             },
         );
         false
@@ -508,11 +533,16 @@ impl Daemon {
             .iter_mut()
             .find(|(name, _)| crate::event::name_matches(&lp.name, name));
         let trigger = running.and_then(|(_, r)| match &mut r.kind {
-            TaskKind::Refresher(trigger) if !r.task.is_finished() => Some(trigger),
+            TaskKind::Refresher(trigger) if !r.task.is_finished() => Some((trigger, &r.status)),
             _ => None,
         });
         match trigger {
-            Some(trigger) => trigger.poke(lp.priority),
+            Some((trigger, status)) => {
+                if trigger.poke(lp.priority) {
+                    status.split_brain_repair();
+                    status.flush();
+                }
+            }
             None => tracing::debug!(name = %lp.name,
                 "MASTER_RX_LOWER_PRI for an instance with no refresher running: nothing to re-assert"),
         }

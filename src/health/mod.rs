@@ -120,6 +120,13 @@ impl Health {
         }
     }
 
+    /// What the track file says now, and whether that is a drain: for the
+    /// state file (`status/`), read from the state the writers share.
+    pub fn track_value(&self) -> (i32, bool) {
+        let s = self.plan.file.state();
+        (s.value(), s.drained)
+    }
+
     pub fn interval(&self) -> Duration {
         self.plan.interval
     }

@@ -8,6 +8,7 @@
 //! same call the refresher makes in Verify mode, with a gate that refuses
 //! every write, so one code path per cloud serves both.
 
+use crate::status::{Recorder, Round};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -54,6 +55,7 @@ pub async fn probe_all(
             provider.clone(),
             health.clone(),
             precheck.clone(),
+            plan.status.clone(),
         ));
     }
     while set.join_next().await.is_some() {}
@@ -66,6 +68,7 @@ async fn probe_one(
     provider: Arc<dyn Provider>,
     health: Arc<Health>,
     precheck: Precheck,
+    status: Arc<Recorder>,
 ) {
     loop {
         let verdict = match precheck() {
@@ -74,9 +77,10 @@ async fn probe_one(
                 tracing::warn!(instance = %instance, address = %addr, "probe: {why}");
                 Verdict::NodeBroken(why)
             }
-            None => probe(&instance, addr, timeout, provider.as_ref()).await,
+            None => probe(&instance, addr, timeout, provider.as_ref(), &status).await,
         };
         health.report(&instance, Some(addr), &verdict);
+        status.flush_with(Some(health.track_value()));
         tokio::time::sleep(health.next_wait(Some(addr), health.interval())).await;
     }
 }
@@ -87,9 +91,18 @@ async fn probe(
     addr: IpAddr,
     timeout: Duration,
     provider: &dyn Provider,
+    status: &Recorder,
 ) -> Verdict {
-    let result =
-        tokio::time::timeout(timeout, provider.refresh(addr, Mode::Verify, &ReadOnly)).await;
+    let (result, calls) = floaty_providers::calls::recorded(tokio::time::timeout(
+        timeout,
+        provider.refresh(addr, Mode::Verify, &ReadOnly),
+    ))
+    .await;
+    let round = match &result {
+        Ok(r) => Round::Done(r),
+        Err(_) => Round::TimedOut,
+    };
+    status.round(addr, false, round, &calls);
     let verdict = match &result {
         Ok(r) => Verdict::of(r),
         Err(_) => Verdict::NoNews,

@@ -37,7 +37,7 @@ pub use place::{check_dir, dir_of, DirState};
 pub use poke::{poke, Poked};
 pub use record::Ticket;
 use record::{newer_ticket, HolderKind, Record};
-pub use template::LockTemplate;
+pub use template::{encode_name, LockTemplate};
 
 /// What [`acquire_in_order`] got.
 #[derive(Debug)]

@@ -109,7 +109,7 @@ impl fmt::Display for LockTemplate {
     }
 }
 
-fn encode_name(name: &str) -> String {
+pub fn encode_name(name: &str) -> String {
     // "." and ".." are made of safe bytes but still mean "this directory" and
     // "the parent" when the template is e.g. `/run/floaty/%s`.
     match name {

@@ -63,12 +63,14 @@ impl World {
         let kconf = dir.path().join("keepalived.conf");
         fs::write(&kconf, KEEPALIVED_CONF).expect("write keepalived.conf");
         fs::create_dir(dir.path().join("lock")).expect("lock dir");
+        fs::create_dir(dir.path().join("state")).expect("state dir");
         let config = dir.path().join("floaty.yml");
         let mut yaml = format!(
             "provider: cloudscale\n\
              cloudscale:\n  endpoint: {endpoint}\n  token: {TOKEN}\n  server-uuid: {server}\n\
              keepalived-config: {}\n\
              lock-file-template: {}/lock/floaty.%s.lock\n\
+             state-dir: state\n\
              back-off:\n  initial-interval: 20ms\n  max-interval: 50ms\n\
              {extra_yaml}",
             kconf.display(),

@@ -1,0 +1,298 @@
+//! One instance's record in Prometheus's text format, for node_exporter's
+//! textfile collector (`metrics-dir`, `floaty_NAME.prom`) and the FIFO
+//! daemon's `/metrics`. No timestamps (the collector skips files that have
+//! them); freshness is `node_textfile_mtime_seconds`. Every series carries
+//! `instance`, so that the files of several instances never hold the same
+//! series twice (the collector would reject the scrape).
+
+use std::fmt::Write;
+
+use super::record::{Histogram, InstanceRecord, Role};
+
+/// keepalived states numbered like mehdy/keepalived-exporter's, so that
+/// dashboards can be reused (keepalived-health.md §4.3).
+pub fn state_number(state: &str) -> Option<u8> {
+    Some(match state {
+        "INIT" => 0,
+        "BACKUP" => 1,
+        "MASTER" => 2,
+        "FAULT" => 3,
+        "DELETED" => 97,
+        "STOP" => 98,
+        _ => return None,
+    })
+}
+
+/// A label value as the text format wants it: `\`, `"` and newlines
+/// escaped.
+pub fn label(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+struct Out {
+    text: String,
+}
+
+impl Out {
+    fn family(&mut self, name: &str, kind: &str, help: &str) {
+        let _ = writeln!(self.text, "# HELP {name} {help}");
+        let _ = writeln!(self.text, "# TYPE {name} {kind}");
+    }
+
+    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: impl std::fmt::Display) {
+        self.text.push_str(name);
+        if !labels.is_empty() {
+            self.text.push('{');
+            for (i, (k, v)) in labels.iter().enumerate() {
+                if i > 0 {
+                    self.text.push(',');
+                }
+                let _ = write!(self.text, "{k}=\"{}\"", label(v));
+            }
+            self.text.push('}');
+        }
+        let _ = writeln!(self.text, " {value}");
+    }
+
+    fn histogram(&mut self, name: &str, labels: &[(&str, &str)], h: &Histogram) {
+        for (le, n) in h.cumulative() {
+            let le = le.map_or("+Inf".to_string(), |b| b.to_string());
+            let mut with = labels.to_vec();
+            with.push(("le", &le));
+            self.sample(&format!("{name}_bucket"), &with, n);
+        }
+        self.sample(&format!("{name}_sum"), labels, h.sum);
+        self.sample(&format!("{name}_count"), labels, h.count);
+    }
+}
+
+/// The text for one instance.
+pub fn render(r: &InstanceRecord) -> String {
+    let mut o = Out {
+        text: String::with_capacity(4096),
+    };
+    let inst = r.instance.as_str();
+    let provider = r.provider.as_str();
+    let base = [("instance", inst)];
+
+    o.family("floaty_build_info", "gauge", "floaty's version; always 1.");
+    o.sample(
+        "floaty_build_info",
+        &[("instance", inst), ("version", env!("CARGO_PKG_VERSION"))],
+        1,
+    );
+    if let Some(n) = r.keepalived_state.as_deref().and_then(state_number) {
+        o.family(
+            "floaty_keepalived_state",
+            "gauge",
+            "keepalived's last state for the instance: 0 INIT, 1 BACKUP, 2 MASTER, 3 FAULT, 97 DELETED, 98 STOP.",
+        );
+        o.sample("floaty_keepalived_state", &base, n);
+    }
+    o.family(
+        "floaty_refresher_running",
+        "gauge",
+        "1 while a refresher keeps the instance's addresses pointed here.",
+    );
+    o.sample(
+        "floaty_refresher_running",
+        &base,
+        u8::from(r.role == Role::Refresher),
+    );
+    if let Some(v) = r.health_value {
+        o.family(
+            "floaty_health_value",
+            "gauge",
+            "The integer last written to the instance's track_file: 0 ready, negative demoted, -254 drained.",
+        );
+        o.sample("floaty_health_value", &base, v);
+    }
+    if let Some(d) = r.drained {
+        o.family(
+            "floaty_drained",
+            "gauge",
+            "1 while the instance is drained (floaty --drain).",
+        );
+        o.sample("floaty_drained", &base, u8::from(d));
+    }
+
+    o.family(
+        "floaty_address_owner_match",
+        "gauge",
+        "1 when the cloud's last answer said the address points at this node.",
+    );
+    for a in &r.addresses {
+        if let Some(here) = a.owner_is_here {
+            let addr = a.address.to_string();
+            o.sample(
+                "floaty_address_owner_match",
+                &[
+                    ("instance", inst),
+                    ("address", &addr),
+                    ("provider", provider),
+                ],
+                u8::from(here),
+            );
+        }
+    }
+    o.family(
+        "floaty_last_success_timestamp_seconds",
+        "gauge",
+        "When a refresh or probe of the address last succeeded.",
+    );
+    for a in &r.addresses {
+        if let Some(t) = a.last_success {
+            let addr = a.address.to_string();
+            o.sample(
+                "floaty_last_success_timestamp_seconds",
+                &[("instance", inst), ("address", &addr)],
+                t,
+            );
+        }
+    }
+    o.family(
+        "floaty_refresh_total",
+        "counter",
+        "Refreshes and probes tried, each with its retries counted once.",
+    );
+    let total: u64 = r.addresses.iter().map(|a| a.refreshes).sum();
+    o.sample(
+        "floaty_refresh_total",
+        &[("instance", inst), ("provider", provider)],
+        total,
+    );
+    o.family(
+        "floaty_refresh_errors_total",
+        "counter",
+        "Failed refresh and probe attempts, by reason.",
+    );
+    let mut errors = std::collections::BTreeMap::<&str, u64>::new();
+    for a in &r.addresses {
+        for (reason, n) in &a.errors {
+            *errors.entry(reason.as_str()).or_default() += n;
+        }
+    }
+    for (reason, n) in errors {
+        o.sample(
+            "floaty_refresh_errors_total",
+            &[
+                ("instance", inst),
+                ("provider", provider),
+                ("reason", reason),
+            ],
+            n,
+        );
+    }
+    o.family(
+        "floaty_address_corrections_total",
+        "counter",
+        "Times the address was found elsewhere while this node refreshed it, and re-pointed here.",
+    );
+    for a in &r.addresses {
+        let addr = a.address.to_string();
+        o.sample(
+            "floaty_address_corrections_total",
+            &[("instance", inst), ("address", &addr)],
+            a.corrections,
+        );
+    }
+    o.family(
+        "floaty_split_brain_repairs_total",
+        "counter",
+        "Re-asserts started by keepalived's MASTER_RX_LOWER_PRI.",
+    );
+    o.sample(
+        "floaty_split_brain_repairs_total",
+        &base,
+        r.split_brain_repairs,
+    );
+    o.family(
+        "floaty_events_total",
+        "counter",
+        "keepalived events for the instance, by state and by how they came (notify, fifo).",
+    );
+    for (key, n) in &r.events {
+        let (state, source) = key.split_once('/').unwrap_or((key.as_str(), ""));
+        o.sample(
+            "floaty_events_total",
+            &[("instance", inst), ("state", state), ("source", source)],
+            n,
+        );
+    }
+    o.family(
+        "floaty_api_request_duration_seconds",
+        "histogram",
+        "Cloud API requests by operation (get, assign) and HTTP status (none: no answer).",
+    );
+    for (key, h) in &r.api {
+        let (operation, code) = key.split_once(' ').unwrap_or((key.as_str(), "none"));
+        o.histogram(
+            "floaty_api_request_duration_seconds",
+            &[
+                ("instance", inst),
+                ("provider", provider),
+                ("operation", operation),
+                ("code", code),
+            ],
+            h,
+        );
+    }
+    o.family(
+        "floaty_failover_duration_seconds",
+        "histogram",
+        "From keepalived's MASTER event to the cloud confirming the address points here.",
+    );
+    o.histogram("floaty_failover_duration_seconds", &base, &r.failover);
+    o.text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::record::{AddressRecord, SCHEMA};
+    use super::*;
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+
+    #[test]
+    fn an_instance_with_quotes_renders_one_sample_per_line() {
+        let mut r = InstanceRecord {
+            schema: SCHEMA,
+            instance: "VI \"x\".1".into(),
+            provider: "cloudscale".into(),
+            keepalived_state: Some("MASTER".into()),
+            role: Role::Refresher,
+            ..InstanceRecord::default()
+        };
+        let mut a = AddressRecord::new("192.0.2.10".parse().unwrap());
+        a.owner_is_here = Some(true);
+        a.errors.insert("5xx".into(), 2);
+        r.addresses.push(a);
+        r.events.insert("MASTER/notify".into(), 1);
+        let text = render(&r);
+        assert!(text.ends_with('\n'));
+        assert!(text.contains(
+            "floaty_address_owner_match{instance=\"VI \\\"x\\\".1\",address=\"192.0.2.10\",provider=\"cloudscale\"} 1\n"
+        ));
+        assert!(text.contains("floaty_keepalived_state{instance=\"VI \\\"x\\\".1\"} 2\n"));
+        assert!(text.contains("reason=\"5xx\"} 2\n"));
+        assert!(text.contains(
+            "floaty_failover_duration_seconds_bucket{instance=\"VI \\\"x\\\".1\",le=\"+Inf\"} 0\n"
+        ));
+        assert!(
+            !text.contains("floaty_health_value"),
+            "no track file, no health value"
+        );
+    }
+}
