@@ -10,6 +10,8 @@
 //!   daemons in them need all three.
 //! - `floaty_systemd_analyze_tests`: `systemd-analyze` is installed (where
 //!   the unit test looks for it: /usr/bin or /bin).
+//! - `floaty_promtool_tests`: `promtool` (Debian's `prometheus` package)
+//!   is in /usr/bin or /bin, to check the metrics files and alert rules.
 //!
 //! A test that runs with its cfg set still checks its preconditions and
 //! fails (not passes) when one is missing after all.
@@ -36,6 +38,7 @@ use std::path::{Path, PathBuf};
 
 const ROOT_TESTS: &str = "floaty_root_tests";
 const SYSTEMD_ANALYZE_TESTS: &str = "floaty_systemd_analyze_tests";
+const PROMTOOL_TESTS: &str = "floaty_promtool_tests";
 /// Where packages install the tools: watched while one is missing.
 const SYSTEM_DIRS: [&str; 6] = [
     "/usr/sbin",
@@ -51,7 +54,7 @@ fn main() {
     for var in ["PATH", "USER", "SUDO_UID"] {
         println!("cargo:rerun-if-env-changed={var}");
     }
-    for cfg in [ROOT_TESTS, SYSTEMD_ANALYZE_TESTS] {
+    for cfg in [ROOT_TESTS, SYSTEMD_ANALYZE_TESTS, PROMTOOL_TESTS] {
         println!("cargo:rustc-check-cfg=cfg({cfg})");
     }
 
@@ -74,6 +77,9 @@ fn main() {
     let bin = [PathBuf::from("/usr/bin"), PathBuf::from("/bin")];
     if find("systemd-analyze", &bin) {
         println!("cargo:rustc-cfg={SYSTEMD_ANALYZE_TESTS}");
+    }
+    if find("promtool", &bin) {
+        println!("cargo:rustc-cfg={PROMTOOL_TESTS}");
     }
 }
 

@@ -2,8 +2,10 @@
 //! textfile collector (`metrics-dir`, `floaty_NAME.prom`) and the FIFO
 //! daemon's `/metrics`. No timestamps (the collector skips files that have
 //! them); freshness is `node_textfile_mtime_seconds`. Every series carries
-//! `instance`, so that the files of several instances never hold the same
-//! series twice (the collector would reject the scrape).
+//! `vrrp_instance`, so that the files of several instances never hold the
+//! same series twice (the collector would reject the scrape). Not
+//! `instance`: Prometheus sets that label to the scrape target and would
+//! rename ours to `exported_instance`.
 
 use std::fmt::Write;
 
@@ -82,12 +84,15 @@ pub fn render(r: &InstanceRecord) -> String {
     };
     let inst = r.instance.as_str();
     let provider = r.provider.as_str();
-    let base = [("instance", inst)];
+    let base = [("vrrp_instance", inst)];
 
     o.family("floaty_build_info", "gauge", "floaty's version; always 1.");
     o.sample(
         "floaty_build_info",
-        &[("instance", inst), ("version", env!("CARGO_PKG_VERSION"))],
+        &[
+            ("vrrp_instance", inst),
+            ("version", env!("CARGO_PKG_VERSION")),
+        ],
         1,
     );
     if let Some(n) = r.keepalived_state.as_deref().and_then(state_number) {
@@ -98,6 +103,16 @@ pub fn render(r: &InstanceRecord) -> String {
         );
         o.sample("floaty_keepalived_state", &base, n);
     }
+    o.family(
+        "floaty_refresh_interval_seconds",
+        "gauge",
+        "refresh-interval: how often a MASTER reads or writes the address.",
+    );
+    o.sample(
+        "floaty_refresh_interval_seconds",
+        &base,
+        r.refresh_interval_seconds,
+    );
     o.family(
         "floaty_refresher_running",
         "gauge",
@@ -136,7 +151,7 @@ pub fn render(r: &InstanceRecord) -> String {
             o.sample(
                 "floaty_address_owner_match",
                 &[
-                    ("instance", inst),
+                    ("vrrp_instance", inst),
                     ("address", &addr),
                     ("provider", provider),
                 ],
@@ -154,7 +169,7 @@ pub fn render(r: &InstanceRecord) -> String {
             let addr = a.address.to_string();
             o.sample(
                 "floaty_last_success_timestamp_seconds",
-                &[("instance", inst), ("address", &addr)],
+                &[("vrrp_instance", inst), ("address", &addr)],
                 t,
             );
         }
@@ -167,7 +182,7 @@ pub fn render(r: &InstanceRecord) -> String {
     let total: u64 = r.addresses.iter().map(|a| a.refreshes).sum();
     o.sample(
         "floaty_refresh_total",
-        &[("instance", inst), ("provider", provider)],
+        &[("vrrp_instance", inst), ("provider", provider)],
         total,
     );
     o.family(
@@ -185,7 +200,7 @@ pub fn render(r: &InstanceRecord) -> String {
         o.sample(
             "floaty_refresh_errors_total",
             &[
-                ("instance", inst),
+                ("vrrp_instance", inst),
                 ("provider", provider),
                 ("reason", reason),
             ],
@@ -201,7 +216,7 @@ pub fn render(r: &InstanceRecord) -> String {
         let addr = a.address.to_string();
         o.sample(
             "floaty_address_corrections_total",
-            &[("instance", inst), ("address", &addr)],
+            &[("vrrp_instance", inst), ("address", &addr)],
             a.corrections,
         );
     }
@@ -224,7 +239,11 @@ pub fn render(r: &InstanceRecord) -> String {
         let (state, source) = key.split_once('/').unwrap_or((key.as_str(), ""));
         o.sample(
             "floaty_events_total",
-            &[("instance", inst), ("state", state), ("source", source)],
+            &[
+                ("vrrp_instance", inst),
+                ("state", state),
+                ("source", source),
+            ],
             n,
         );
     }
@@ -238,7 +257,7 @@ pub fn render(r: &InstanceRecord) -> String {
         o.histogram(
             "floaty_api_request_duration_seconds",
             &[
-                ("instance", inst),
+                ("vrrp_instance", inst),
                 ("provider", provider),
                 ("operation", operation),
                 ("code", code),
@@ -283,12 +302,12 @@ mod tests {
         let text = render(&r);
         assert!(text.ends_with('\n'));
         assert!(text.contains(
-            "floaty_address_owner_match{instance=\"VI \\\"x\\\".1\",address=\"192.0.2.10\",provider=\"cloudscale\"} 1\n"
+            "floaty_address_owner_match{vrrp_instance=\"VI \\\"x\\\".1\",address=\"192.0.2.10\",provider=\"cloudscale\"} 1\n"
         ));
-        assert!(text.contains("floaty_keepalived_state{instance=\"VI \\\"x\\\".1\"} 2\n"));
+        assert!(text.contains("floaty_keepalived_state{vrrp_instance=\"VI \\\"x\\\".1\"} 2\n"));
         assert!(text.contains("reason=\"5xx\"} 2\n"));
         assert!(text.contains(
-            "floaty_failover_duration_seconds_bucket{instance=\"VI \\\"x\\\".1\",le=\"+Inf\"} 0\n"
+            "floaty_failover_duration_seconds_bucket{vrrp_instance=\"VI \\\"x\\\".1\",le=\"+Inf\"} 0\n"
         ));
         assert!(
             !text.contains("floaty_health_value"),

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use floaty_providers::calls::Call;
+use floaty_providers::calls::{Call, Operation};
 use floaty_providers::{Outcome, ProviderError};
 
 use super::record::{now, AddressRecord, ErrorRecord, InstanceRecord, Role, SCHEMA};
@@ -236,6 +236,18 @@ impl Recorder {
                 Round::Done(Err(e)) => {
                     let reason = e.reason().map_or("unknown", |r| r.as_str());
                     fail(a, reason, &e.to_string(), t);
+                    // A read-first round writes only when the read found
+                    // the address elsewhere: that read is news even though
+                    // the write failed.
+                    let read_elsewhere =
+                        !wrote && calls.iter().any(|c| c.operation == Operation::Assign);
+                    if read_elsewhere {
+                        a.last_read = Some(t);
+                        if a.owner_is_here != Some(false) {
+                            a.mismatch_since = Some(t);
+                        }
+                        a.owner_is_here = Some(false);
+                    }
                     false
                 }
                 Round::TimedOut => {

@@ -17,5 +17,6 @@ mod processes;
 mod reassert;
 mod rules;
 mod secrets;
+mod status;
 mod tls;
 mod wrappers;
