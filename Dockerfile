@@ -23,7 +23,7 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 COPY --from=build /home/builder/floaty/target/release/floaty /usr/bin/floaty
 COPY wrapper-scripts/floaty-docker wrapper-scripts/floaty-notify /usr/share/floaty/
-COPY wrapper-scripts/floaty-self-test /usr/lib/nagios/plugins/
+COPY wrapper-scripts/floaty-self-test wrapper-scripts/floaty-status /usr/lib/nagios/plugins/
 COPY examples/ /usr/share/doc/floaty/examples/
 # floaty signals refreshers, takes flock()s in /var/lock and reads the root-
 # owned 0600 FIFO keepalived creates: it runs as root, like keepalived.

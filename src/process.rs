@@ -25,6 +25,8 @@ pub struct ProcessId {
 /// and parentheses (hence: split at the *last* `)`).
 struct Stat {
     comm: String,
+    /// R, S, D, Z, ...: a zombie has exited, whatever its PID says.
+    state: char,
     ppid: i32,
     start_time: u64,
 }
@@ -36,10 +38,12 @@ fn read_stat(pid: i32) -> Option<Stat> {
     let comm = text.get(open + 1..close)?.to_string();
     let rest: Vec<&str> = text.get(close + 1..)?.split_whitespace().collect();
     // rest[0] is field 3 (state); ppid is field 4, starttime field 22.
+    let state = rest.first()?.chars().next()?;
     let ppid = rest.get(1)?.parse().ok()?;
     let start_time = rest.get(19)?.parse().ok()?;
     Some(Stat {
         comm,
+        state,
         ppid,
         start_time,
     })
@@ -49,6 +53,12 @@ impl ProcessId {
     pub fn current() -> Option<ProcessId> {
         let pid = std::process::id() as i32;
         Self::of(pid)
+    }
+
+    /// Whether this process still runs: its PID not reused, and not a
+    /// zombie nobody has reaped yet.
+    pub fn is_running(self) -> bool {
+        read_stat(self.pid).is_some_and(|s| s.start_time == self.start_time && s.state != 'Z')
     }
 
     pub fn of(pid: i32) -> Option<ProcessId> {

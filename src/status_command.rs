@@ -24,7 +24,11 @@ fn read_record(path: &Path) -> Option<InstanceRecord> {
 }
 
 fn alive(pid: i32, start: u64) -> bool {
-    ProcessId::of(pid).is_some_and(|p| p.start_time == start)
+    ProcessId {
+        pid,
+        start_time: start,
+    }
+    .is_running()
 }
 
 pub fn run(config_path: &Path, names: &[String], format: Format) -> Result<u8, Error> {

@@ -430,3 +430,31 @@ fn a_metrics_dir_that_goes_away_is_logged_once_and_the_refreshing_goes_on() {
     assert_eq!(w.log_text().matches("cannot write metrics file").count(), 1);
     assert!(!w.path("metrics").exists(), "the directory was recreated");
 }
+
+/// The shipped alert rules load, and fire on the series floaty writes
+/// (tests/promtool/floaty-alerts.test.yml: a MASTER the cloud disagrees
+/// with, a stale success, a demoted BACKUP) and not on a healthy BACKUP.
+#[test]
+#[cfg_attr(
+    not(floaty_promtool_tests),
+    ignore = "needs promtool (Debian's prometheus package)"
+)]
+fn the_shipped_alert_rules_load_and_fire() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for args in [
+        vec!["check", "rules", "examples/floaty-alerts.yml"],
+        vec!["test", "rules", "tests/promtool/floaty-alerts.test.yml"],
+    ] {
+        let out = Command::new("promtool")
+            .args(&args)
+            .current_dir(root)
+            .output()
+            .expect("promtool");
+        assert!(
+            out.status.success(),
+            "promtool {args:?}:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

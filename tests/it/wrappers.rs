@@ -201,3 +201,59 @@ fn floaty_self_test_speaks_the_nagios_plugin_exit_codes() {
     assert_eq!(unknown.status.code(), Some(3), "{text}");
     assert!(text.starts_with("UNKNOWN - "), "{text}");
 }
+
+#[test]
+fn floaty_status_speaks_the_nagios_plugin_exit_codes() {
+    let mock = mock_cloudscale();
+    let w = World::new(&mock.url(), SERVER_A, "");
+    let config = w.config.to_str().unwrap();
+
+    // Nothing handled yet: UNKNOWN, in the plugin's one line.
+    let unknown = run_script("floaty-status", &[config, "VI_1"], &[("FLOATY", bin())]);
+    let text = String::from_utf8_lossy(&unknown.stdout).into_owned();
+    assert_eq!(unknown.status.code(), Some(3), "{text}");
+    assert!(
+        text.starts_with("FLOATY UNKNOWN - VI_1: no state file"),
+        "{text}"
+    );
+
+    // A MASTER whose refresher points the address here: OK.
+    let out = w.notify(&["INSTANCE", "VI_1", "MASTER", "150"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(wait_until(Duration::from_secs(15), || {
+        run_script("floaty-status", &[config, "VI_1"], &[("FLOATY", bin())])
+            .status
+            .code()
+            == Some(0)
+    }));
+    let ok = run_script("floaty-status", &[config, "VI_1"], &[("FLOATY", bin())]);
+    let text = String::from_utf8_lossy(&ok.stdout).into_owned();
+    assert!(
+        text.starts_with("FLOATY OK - 1 instance(s) OK | "),
+        "{text}"
+    );
+
+    // The refresher killed behind keepalived's back: CRITICAL.
+    for pid in w.refreshers() {
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+        assert!(wait_until(Duration::from_secs(5), || !alive(pid)));
+    }
+    let crit = run_script("floaty-status", &[config, "VI_1"], &[("FLOATY", bin())]);
+    let text = String::from_utf8_lossy(&crit.stdout).into_owned();
+    assert_eq!(crit.status.code(), Some(2), "{text}");
+    assert!(text.contains("MASTER without a refresher"), "{text}");
+
+    // A broken config is UNKNOWN, not a false CRITICAL.
+    let missing = w.path("missing.yml");
+    let broken = run_script(
+        "floaty-status",
+        &[missing.to_str().unwrap()],
+        &[("FLOATY", bin())],
+    );
+    let text = String::from_utf8_lossy(&broken.stdout).into_owned();
+    assert_eq!(broken.status.code(), Some(3), "{text}");
+    assert!(
+        text.starts_with("UNKNOWN - floaty --status exited 2"),
+        "{text}"
+    );
+}
