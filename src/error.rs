@@ -60,6 +60,14 @@ pub enum Error {
     Generate(crate::generate::GenerateError),
     #[error("cannot start: {0}")]
     Runtime(#[source] std::io::Error),
+    #[error(
+        "metrics-listen: cannot listen on {addr}: {source}; choose a free port or remove the key"
+    )]
+    MetricsListen {
+        addr: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl Error {
@@ -81,7 +89,8 @@ impl Error {
             | Error::Output(_)
             | Error::SelfTest(_)
             | Error::Generate(_)
-            | Error::Runtime(_) => 1,
+            | Error::Runtime(_)
+            | Error::MetricsListen { .. } => 1,
         }
     }
 }

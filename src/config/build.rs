@@ -154,6 +154,21 @@ pub(super) fn build(
             None => StateDir::Default(PathBuf::from(super::DEFAULT_STATE_DIR)),
         },
         metrics_dir: raw.metrics_dir.map(|d| relative_to_config(path, &d.0)),
+        metrics_listen: raw
+            .metrics_listen
+            .map(|a| {
+                a.0.parse().map_err(|_| {
+                    ConfigError::invalid(
+                        path,
+                        Some("metrics-listen"),
+                        format!(
+                            "{:?} is not an address and port; write e.g. 127.0.0.1:9465",
+                            a.0
+                        ),
+                    )
+                })
+            })
+            .transpose()?,
         inline_secret,
         warnings,
     })

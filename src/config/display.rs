@@ -63,6 +63,10 @@ impl fmt::Display for Config {
             Some(p) => writeln!(f, "metrics-dir: {}", p.display())?,
             None => writeln!(f, "metrics-dir: (not set) # no Prometheus textfiles")?,
         }
+        match &self.metrics_listen {
+            Some(a) => writeln!(f, "metrics-listen: {a} # the FIFO daemon's /metrics")?,
+            None => writeln!(f, "metrics-listen: (not set)")?,
+        }
         match &self.ca_file {
             Some(ca) => writeln!(
                 f,

@@ -120,6 +120,8 @@ pub struct Config {
     pub state_dir: StateDir,
     /// `metrics-dir`: one Prometheus textfile per instance, if set.
     pub metrics_dir: Option<PathBuf>,
+    /// `metrics-listen`: where the FIFO daemon serves `/metrics`, if set.
+    pub metrics_listen: Option<std::net::SocketAddr>,
     /// Whether the YAML itself holds a credential (`token`, `key`,
     /// `secret`), so [`load`] can warn when the file is readable by others.
     pub inline_secret: bool,

@@ -37,6 +37,8 @@ pub(super) struct RawConfig {
     pub(super) state_dir: Option<NonEmpty>,
     /// node_exporter's textfile collector directory.
     pub(super) metrics_dir: Option<NonEmpty>,
+    /// The FIFO daemon's `/metrics` address.
+    pub(super) metrics_listen: Option<NonEmpty>,
     pub(super) cloudscale: Option<RawCloudscale>,
     pub(super) exoscale: Option<RawExoscale>,
     pub(super) rules: Option<Vec<crate::rules::RawRule>>,

@@ -43,6 +43,7 @@ use crate::setup::{self, Setup, Work};
 use crate::systemd;
 
 mod fifo_reader;
+mod metrics_listen;
 use fifo_reader::{read_fifo, Input};
 
 /// keepalived writes the shutdown STOP lines after it sent us SIGTERM, and
@@ -95,6 +96,7 @@ pub fn run(config_path: &Path, fifo_path: &Path, opts: &Options) -> Result<(), E
         last_auto_reload: None,
         provider: refresh::SharedProvider::default(),
         provider_spec: None,
+        metrics: metrics_listen::Registry::default(),
     };
     let result =
         runtime.block_on(daemon.run(from_systemd, fifo_path.to_path_buf(), parent_keepalived));
@@ -161,6 +163,8 @@ struct Daemon {
     /// when a reload changes the spec.
     provider: refresh::SharedProvider,
     provider_spec: Option<crate::provider::Spec>,
+    /// Every instance's record, for `metrics-listen`.
+    metrics: metrics_listen::Registry,
 }
 
 type Watch = Pin<Box<dyn Future<Output = ()>>>;
@@ -181,6 +185,11 @@ impl Daemon {
                 "cannot install signal handlers",
             )));
         };
+        if let Some(addr) = self.setup.cfg.metrics_listen {
+            metrics_listen::start(addr, self.metrics.clone())
+                .await
+                .map_err(|e| Error::MetricsListen { addr, source: e })?;
+        }
         let started_by_keepalived = !parent_keepalived.is_empty();
         let mut keepalived = if started_by_keepalived {
             parent_keepalived
@@ -366,12 +375,13 @@ impl Daemon {
                 self.start_probe(target);
             } else {
                 self.stop(&target.instance, event.state.as_str());
-                crate::status::Recorder::left_without_owner(
+                let left = crate::status::Recorder::left_without_owner(
                     &self.setup.status,
                     &name,
                     event.state.as_str(),
                     "fifo",
                 );
+                self.register(&name, Arc::new(left));
                 continue;
             }
             if let Some(r) = self.running.get(&name) {
@@ -474,6 +484,7 @@ impl Daemon {
         self.stop(instance, if prober { "probing instead" } else { "restart" });
         let plan = self.setup.plan(instance, addresses.clone(), Vec::new());
         let status = plan.status.clone();
+        self.register(instance, status.clone());
         status.begin(
             if prober {
                 crate::status::record::Role::Prober
@@ -546,6 +557,14 @@ impl Daemon {
             None => tracing::debug!(name = %lp.name,
                 "MASTER_RX_LOWER_PRI for an instance with no refresher running: nothing to re-assert"),
         }
+    }
+
+    /// The record `/metrics` shows for `instance` from now on.
+    fn register(&self, instance: &str, status: Arc<crate::status::Recorder>) {
+        match self.metrics.lock() {
+            Ok(mut m) => m.insert(instance.to_string(), status),
+            Err(p) => p.into_inner().insert(instance.to_string(), status),
+        };
     }
 
     fn stop(&mut self, instance: &str, why: &str) {

@@ -77,202 +77,276 @@ impl Out {
     }
 }
 
-/// The text for one instance.
+/// The text for one instance (a textfile).
 pub fn render(r: &InstanceRecord) -> String {
+    render_all(std::iter::once(r.clone()))
+}
+
+/// The text for several instances (the FIFO daemon's `/metrics`): each
+/// family once, its samples for every instance together, as the format
+/// requires.
+pub fn render_all(records: impl IntoIterator<Item = InstanceRecord>) -> String {
+    let records: Vec<InstanceRecord> = records.into_iter().collect();
     let mut o = Out {
-        text: String::with_capacity(4096),
+        text: String::with_capacity(4096 * records.len().max(1)),
     };
-    let inst = r.instance.as_str();
-    let provider = r.provider.as_str();
-    let base = [("vrrp_instance", inst)];
-
-    o.family("floaty_build_info", "gauge", "floaty's version; always 1.");
-    o.sample(
-        "floaty_build_info",
-        &[
-            ("vrrp_instance", inst),
-            ("version", env!("CARGO_PKG_VERSION")),
-        ],
-        1,
-    );
-    if let Some(n) = r.keepalived_state.as_deref().and_then(state_number) {
-        o.family(
-            "floaty_keepalived_state",
-            "gauge",
-            "keepalived's last state for the instance: 0 INIT, 1 BACKUP, 2 MASTER, 3 FAULT, 97 DELETED, 98 STOP.",
-        );
-        o.sample("floaty_keepalived_state", &base, n);
-    }
-    o.family(
-        "floaty_refresh_interval_seconds",
-        "gauge",
-        "refresh-interval: how often a MASTER reads or writes the address.",
-    );
-    o.sample(
-        "floaty_refresh_interval_seconds",
-        &base,
-        r.refresh_interval_seconds,
-    );
-    o.family(
-        "floaty_refresher_running",
-        "gauge",
-        "1 while a refresher keeps the instance's addresses pointed here.",
-    );
-    o.sample(
-        "floaty_refresher_running",
-        &base,
-        u8::from(r.role == Role::Refresher),
-    );
-    if let Some(v) = r.health_value {
-        o.family(
-            "floaty_health_value",
-            "gauge",
-            "The integer last written to the instance's track_file: 0 ready, negative demoted, -254 drained.",
-        );
-        o.sample("floaty_health_value", &base, v);
-    }
-    if let Some(d) = r.drained {
-        o.family(
-            "floaty_drained",
-            "gauge",
-            "1 while the instance is drained (floaty --drain).",
-        );
-        o.sample("floaty_drained", &base, u8::from(d));
-    }
-
-    o.family(
-        "floaty_address_owner_match",
-        "gauge",
-        "1 when the cloud's last answer said the address points at this node.",
-    );
-    for a in &r.addresses {
-        if let Some(here) = a.owner_is_here {
-            let addr = a.address.to_string();
-            o.sample(
-                "floaty_address_owner_match",
-                &[
-                    ("vrrp_instance", inst),
-                    ("address", &addr),
-                    ("provider", provider),
-                ],
-                u8::from(here),
-            );
+    for family in FAMILIES {
+        if records.iter().any(|r| (family.present)(r)) {
+            o.family(family.name, family.kind, family.help);
+            for r in &records {
+                (family.samples)(&mut o, r);
+            }
         }
     }
-    o.family(
-        "floaty_last_success_timestamp_seconds",
-        "gauge",
-        "When a refresh or probe of the address last succeeded.",
-    );
-    for a in &r.addresses {
-        if let Some(t) = a.last_success {
-            let addr = a.address.to_string();
-            o.sample(
-                "floaty_last_success_timestamp_seconds",
-                &[("vrrp_instance", inst), ("address", &addr)],
-                t,
-            );
-        }
-    }
-    o.family(
-        "floaty_refresh_total",
-        "counter",
-        "Refreshes and probes tried, each with its retries counted once.",
-    );
-    let total: u64 = r.addresses.iter().map(|a| a.refreshes).sum();
-    o.sample(
-        "floaty_refresh_total",
-        &[("vrrp_instance", inst), ("provider", provider)],
-        total,
-    );
-    o.family(
-        "floaty_refresh_errors_total",
-        "counter",
-        "Failed refresh and probe attempts, by reason.",
-    );
-    let mut errors = std::collections::BTreeMap::<&str, u64>::new();
-    for a in &r.addresses {
-        for (reason, n) in &a.errors {
-            *errors.entry(reason.as_str()).or_default() += n;
-        }
-    }
-    for (reason, n) in errors {
-        o.sample(
-            "floaty_refresh_errors_total",
-            &[
-                ("vrrp_instance", inst),
-                ("provider", provider),
-                ("reason", reason),
-            ],
-            n,
-        );
-    }
-    o.family(
-        "floaty_address_corrections_total",
-        "counter",
-        "Times the address was found elsewhere while this node refreshed it, and re-pointed here.",
-    );
-    for a in &r.addresses {
-        let addr = a.address.to_string();
-        o.sample(
-            "floaty_address_corrections_total",
-            &[("vrrp_instance", inst), ("address", &addr)],
-            a.corrections,
-        );
-    }
-    o.family(
-        "floaty_split_brain_repairs_total",
-        "counter",
-        "Re-asserts started by keepalived's MASTER_RX_LOWER_PRI.",
-    );
-    o.sample(
-        "floaty_split_brain_repairs_total",
-        &base,
-        r.split_brain_repairs,
-    );
-    o.family(
-        "floaty_events_total",
-        "counter",
-        "keepalived events for the instance, by state and by how they came (notify, fifo).",
-    );
-    for (key, n) in &r.events {
-        let (state, source) = key.split_once('/').unwrap_or((key.as_str(), ""));
-        o.sample(
-            "floaty_events_total",
-            &[
-                ("vrrp_instance", inst),
-                ("state", state),
-                ("source", source),
-            ],
-            n,
-        );
-    }
-    o.family(
-        "floaty_api_request_duration_seconds",
-        "histogram",
-        "Cloud API requests by operation (get, assign) and HTTP status (none: no answer).",
-    );
-    for (key, h) in &r.api {
-        let (operation, code) = key.split_once(' ').unwrap_or((key.as_str(), "none"));
-        o.histogram(
-            "floaty_api_request_duration_seconds",
-            &[
-                ("vrrp_instance", inst),
-                ("provider", provider),
-                ("operation", operation),
-                ("code", code),
-            ],
-            h,
-        );
-    }
-    o.family(
-        "floaty_failover_duration_seconds",
-        "histogram",
-        "From keepalived's MASTER event to the cloud confirming the address points here.",
-    );
-    o.histogram("floaty_failover_duration_seconds", &base, &r.failover);
     o.text
 }
+
+struct Family {
+    name: &'static str,
+    kind: &'static str,
+    help: &'static str,
+    /// Whether this record has anything for the family (its HELP and
+    /// TYPE lines appear only then).
+    present: fn(&InstanceRecord) -> bool,
+    samples: fn(&mut Out, &InstanceRecord),
+}
+
+fn always(_: &InstanceRecord) -> bool {
+    true
+}
+
+const FAMILIES: &[Family] = &[
+    Family {
+        name: "floaty_build_info",
+        kind: "gauge",
+        help: "floaty's version; always 1.",
+        present: always,
+        samples: |o, r| {
+            o.sample(
+                "floaty_build_info",
+                &[("vrrp_instance", &r.instance), ("version", env!("CARGO_PKG_VERSION"))],
+                1,
+            )
+        },
+    },
+    Family {
+        name: "floaty_keepalived_state",
+        kind: "gauge",
+        help: "keepalived's last state for the instance: 0 INIT, 1 BACKUP, 2 MASTER, 3 FAULT, 97 DELETED, 98 STOP.",
+        present: |r| r.keepalived_state.as_deref().and_then(state_number).is_some(),
+        samples: |o, r| {
+            if let Some(n) = r.keepalived_state.as_deref().and_then(state_number) {
+                o.sample("floaty_keepalived_state", &[("vrrp_instance", &r.instance)], n);
+            }
+        },
+    },
+    Family {
+        name: "floaty_refresh_interval_seconds",
+        kind: "gauge",
+        help: "refresh-interval: how often a MASTER reads or writes the address.",
+        present: always,
+        samples: |o, r| {
+            o.sample(
+                "floaty_refresh_interval_seconds",
+                &[("vrrp_instance", &r.instance)],
+                r.refresh_interval_seconds,
+            )
+        },
+    },
+    Family {
+        name: "floaty_refresher_running",
+        kind: "gauge",
+        help: "1 while a refresher keeps the instance's addresses pointed here.",
+        present: always,
+        samples: |o, r| {
+            o.sample(
+                "floaty_refresher_running",
+                &[("vrrp_instance", &r.instance)],
+                u8::from(r.role == Role::Refresher),
+            )
+        },
+    },
+    Family {
+        name: "floaty_health_value",
+        kind: "gauge",
+        help: "The integer last written to the instance's track_file: 0 ready, negative demoted, -254 drained.",
+        present: |r| r.health_value.is_some(),
+        samples: |o, r| {
+            if let Some(v) = r.health_value {
+                o.sample("floaty_health_value", &[("vrrp_instance", &r.instance)], v);
+            }
+        },
+    },
+    Family {
+        name: "floaty_drained",
+        kind: "gauge",
+        help: "1 while the instance is drained (floaty --drain).",
+        present: |r| r.drained.is_some(),
+        samples: |o, r| {
+            if let Some(d) = r.drained {
+                o.sample("floaty_drained", &[("vrrp_instance", &r.instance)], u8::from(d));
+            }
+        },
+    },
+    Family {
+        name: "floaty_address_owner_match",
+        kind: "gauge",
+        help: "1 when the cloud's last answer said the address points at this node.",
+        present: |r| r.addresses.iter().any(|a| a.owner_is_here.is_some()),
+        samples: |o, r| {
+            for a in &r.addresses {
+                if let Some(here) = a.owner_is_here {
+                    let addr = a.address.to_string();
+                    o.sample(
+                        "floaty_address_owner_match",
+                        &[
+                            ("vrrp_instance", &r.instance),
+                            ("address", &addr),
+                            ("provider", &r.provider),
+                        ],
+                        u8::from(here),
+                    );
+                }
+            }
+        },
+    },
+    Family {
+        name: "floaty_last_success_timestamp_seconds",
+        kind: "gauge",
+        help: "When a refresh or probe of the address last succeeded.",
+        present: |r| r.addresses.iter().any(|a| a.last_success.is_some()),
+        samples: |o, r| {
+            for a in &r.addresses {
+                if let Some(t) = a.last_success {
+                    let addr = a.address.to_string();
+                    o.sample(
+                        "floaty_last_success_timestamp_seconds",
+                        &[("vrrp_instance", &r.instance), ("address", &addr)],
+                        t,
+                    );
+                }
+            }
+        },
+    },
+    Family {
+        name: "floaty_refresh_total",
+        kind: "counter",
+        help: "Refreshes and probes tried, each retry counted.",
+        present: always,
+        samples: |o, r| {
+            let total: u64 = r.addresses.iter().map(|a| a.refreshes).sum();
+            o.sample(
+                "floaty_refresh_total",
+                &[("vrrp_instance", &r.instance), ("provider", &r.provider)],
+                total,
+            );
+        },
+    },
+    Family {
+        name: "floaty_refresh_errors_total",
+        kind: "counter",
+        help: "Failed refresh and probe attempts, by reason.",
+        present: |r| r.addresses.iter().any(|a| !a.errors.is_empty()),
+        samples: |o, r| {
+            let mut errors = std::collections::BTreeMap::<&str, u64>::new();
+            for a in &r.addresses {
+                for (reason, n) in &a.errors {
+                    *errors.entry(reason.as_str()).or_default() += n;
+                }
+            }
+            for (reason, n) in errors {
+                o.sample(
+                    "floaty_refresh_errors_total",
+                    &[
+                        ("vrrp_instance", &r.instance),
+                        ("provider", &r.provider),
+                        ("reason", reason),
+                    ],
+                    n,
+                );
+            }
+        },
+    },
+    Family {
+        name: "floaty_address_corrections_total",
+        kind: "counter",
+        help: "Times the address was found elsewhere while this node refreshed it, and re-pointed here.",
+        present: |r| !r.addresses.is_empty(),
+        samples: |o, r| {
+            for a in &r.addresses {
+                let addr = a.address.to_string();
+                o.sample(
+                    "floaty_address_corrections_total",
+                    &[("vrrp_instance", &r.instance), ("address", &addr)],
+                    a.corrections,
+                );
+            }
+        },
+    },
+    Family {
+        name: "floaty_split_brain_repairs_total",
+        kind: "counter",
+        help: "Re-asserts started by keepalived's MASTER_RX_LOWER_PRI.",
+        present: always,
+        samples: |o, r| {
+            o.sample(
+                "floaty_split_brain_repairs_total",
+                &[("vrrp_instance", &r.instance)],
+                r.split_brain_repairs,
+            )
+        },
+    },
+    Family {
+        name: "floaty_events_total",
+        kind: "counter",
+        help: "keepalived events for the instance, by state and by how they came (notify, fifo).",
+        present: |r| !r.events.is_empty(),
+        samples: |o, r| {
+            for (key, n) in &r.events {
+                let (state, source) = key.split_once('/').unwrap_or((key.as_str(), ""));
+                o.sample(
+                    "floaty_events_total",
+                    &[("vrrp_instance", &r.instance), ("state", state), ("source", source)],
+                    n,
+                );
+            }
+        },
+    },
+    Family {
+        name: "floaty_api_request_duration_seconds",
+        kind: "histogram",
+        help: "Cloud API requests by operation (get, assign) and HTTP status (none: no answer).",
+        present: |r| !r.api.is_empty(),
+        samples: |o, r| {
+            for (key, h) in &r.api {
+                let (operation, code) = key.split_once(' ').unwrap_or((key.as_str(), "none"));
+                o.histogram(
+                    "floaty_api_request_duration_seconds",
+                    &[
+                        ("vrrp_instance", &r.instance),
+                        ("provider", &r.provider),
+                        ("operation", operation),
+                        ("code", code),
+                    ],
+                    h,
+                );
+            }
+        },
+    },
+    Family {
+        name: "floaty_failover_duration_seconds",
+        kind: "histogram",
+        help: "From keepalived's MASTER event to the cloud confirming the address points here.",
+        present: always,
+        samples: |o, r| {
+            o.histogram(
+                "floaty_failover_duration_seconds",
+                &[("vrrp_instance", &r.instance)],
+                &r.failover,
+            )
+        },
+    },
+];
 
 #[cfg(test)]
 mod tests {

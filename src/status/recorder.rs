@@ -75,7 +75,12 @@ impl Recorder {
     /// The notify call that stopped the instance's owner and starts none
     /// (BACKUP, FAULT, STOP without a track file), while it holds the lock:
     /// the record says so, the previous owner's counters kept.
-    pub fn left_without_owner(plan: &StatusPlan, instance: &str, state: &str, source: &str) {
+    pub fn left_without_owner(
+        plan: &StatusPlan,
+        instance: &str,
+        state: &str,
+        source: &str,
+    ) -> Recorder {
         let previous = plan
             .state_path(instance)
             .and_then(|p| std::fs::read(p).ok())
@@ -91,6 +96,7 @@ impl Recorder {
         };
         let r = Recorder::new(plan, instance, &provider, &addresses, interval);
         r.begin(Role::None, None, Some((state, source)));
+        r
     }
 
     /// This process (or task) owns the instance now: carry the counters on
@@ -305,6 +311,16 @@ impl Recorder {
     fn warn_once(&self, msg: &str) {
         if !self.warned.swap(true, Ordering::Relaxed) {
             tracing::warn!("{msg}; refreshing goes on (warned once)");
+        }
+    }
+}
+
+impl Recorder {
+    /// A copy of the record as it is now (the daemon's `/metrics`).
+    pub fn record(&self) -> InstanceRecord {
+        match self.record.lock() {
+            Ok(r) => r.clone(),
+            Err(p) => p.into_inner().clone(),
         }
     }
 }

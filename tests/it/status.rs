@@ -458,3 +458,86 @@ fn the_shipped_alert_rules_load_and_fire() {
         );
     }
 }
+
+fn get(port: u16, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return (0, String::new());
+    };
+    let _ = write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    );
+    let mut text = String::new();
+    let _ = s.read_to_string(&mut text);
+    let code = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (code, body)
+}
+
+/// The FIFO daemon's `/metrics`: every instance it handles in one
+/// answer, each family once (promtool checks), the BACKUP instance too.
+#[test]
+#[cfg_attr(
+    not(floaty_promtool_tests),
+    ignore = "needs promtool (Debian's prometheus package)"
+)]
+fn the_fifo_daemon_serves_every_instance_on_metrics_listen() {
+    use crate::fifo::{mkfifo, send, writer, Daemon};
+    let mock = mock();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let w = World::new(
+        &mock.url(),
+        SERVER_A,
+        &format!("refresh-interval: 1s\nmetrics-listen: 127.0.0.1:{port}\n"),
+    );
+    let fifo = w.path("keepalived.fifo");
+    mkfifo(&fifo);
+    let mut fw = writer(&fifo);
+    let _d = Daemon::start(&w, &fifo);
+    send(
+        &mut fw,
+        &[
+            "INSTANCE \"VI.b\" BACKUP 100",
+            "INSTANCE \"VI_1\" MASTER 100",
+        ],
+    );
+    assert!(
+        wait_until(T, || {
+            let (code, body) = get(port, "/metrics");
+            code == 200
+                && sample(&body, "floaty_address_owner_match", VIP) == Some(1.0)
+                && body.contains("floaty_keepalived_state{vrrp_instance=\"'VI.b'\"} 1")
+        }),
+        "{:?}\n{}",
+        get(port, "/metrics"),
+        w.log_text()
+    );
+    let (_, body) = get(port, "/metrics");
+    assert_eq!(
+        body.matches("# TYPE floaty_keepalived_state gauge").count(),
+        1,
+        "{body}"
+    );
+    assert!(
+        body.contains(
+            "floaty_events_total{vrrp_instance=\"VI_1\",state=\"MASTER\",source=\"fifo\"} 1"
+        ),
+        "{body}"
+    );
+    let file = w.path("scrape.prom");
+    fs::write(&file, &body).unwrap();
+    promtool_accepts(&file);
+    assert_eq!(get(port, "/").0, 404);
+}
