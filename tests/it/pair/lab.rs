@@ -424,6 +424,25 @@ impl Node {
             .status()
     }
 
+    /// `floaty --status CONFIG ARGS...` for this node (its state-dir is
+    /// its directory): the exit code and what it printed.
+    pub fn status(&self, args: &[&str]) -> (Option<i32>, String) {
+        match Command::new(bin())
+            .arg("--status")
+            .arg(self.floaty_config())
+            .args(args)
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .output()
+        {
+            Ok(out) => (
+                out.status.code(),
+                String::from_utf8_lossy(&out.stdout).into_owned(),
+            ),
+            Err(e) => (None, e.to_string()),
+        }
+    }
+
     /// Live refreshers recorded in this node's lock directory (zombies
     /// not counted: here PID 1 may take a second or two to reap them).
     pub fn refreshers(&self) -> Vec<i32> {

@@ -10,3 +10,4 @@ pub mod lab;
 mod many;
 mod partition;
 mod split_brain;
+mod status;
