@@ -36,10 +36,14 @@
 //!   (`track_file`), the prober of a BACKUP instance (`probe`),
 //!   `--drain`/`--undrain` (`drain`), and whether keepalived.conf reads
 //!   the file (`watched`); `handoff` a prober becoming the refresher on
-//!   MASTER, on its open connection.
+//!   MASTER, on its open connection;
+//! - `status/` what SREs see: the record each instance's owner keeps
+//!   (`record`, `recorder`), its Prometheus text (`metrics`) and the
+//!   `--status` judgement (`report`); `status_command` `--status`.
 //!
 //! Plumbing: `logging`, `text` (one-line messages), `address`, `duration`,
-//! `readfile`, `error` (every error and its exit status, in one place).
+//! `readfile`, `replace_file` (a file replaced whole, by rename), `error`
+//! (every error and its exit status, in one place).
 //!
 //! # One notify call, from `main` to the HTTP request
 //!
