@@ -12,8 +12,20 @@ use std::path::Path;
 /// Writes `bytes` to `path` by rename, the file mode `mode` (before umask).
 /// The temporary file is `.NAME.PID.tmp` beside it: node_exporter reads
 /// only `*.prom`, keepalived only the tracked name, and two processes
-/// never share one.
+/// never share one. Not synced to disk: what this writes describes a
+/// running process and means nothing after a crash (see
+/// [`replace_durably`]).
 pub fn replace(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
+    write_then_rename(path, bytes, mode, false)
+}
+
+/// [`replace`], with the data synced before the rename: for the track
+/// file, whose value keepalived acts on.
+pub fn replace_durably(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
+    write_then_rename(path, bytes, mode, true)
+}
+
+fn write_then_rename(path: &Path, bytes: &[u8], mode: u32, durable: bool) -> io::Result<()> {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -27,7 +39,9 @@ pub fn replace(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
         .mode(mode)
         .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
         .open(&tmp)?;
-    let written = f.write_all(bytes).and_then(|()| f.sync_data());
+    let written = f
+        .write_all(bytes)
+        .and_then(|()| if durable { f.sync_data() } else { Ok(()) });
     drop(f);
     if let Err(e) = written.and_then(|()| std::fs::rename(&tmp, path)) {
         let _ = std::fs::remove_file(&tmp);

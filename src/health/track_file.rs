@@ -180,7 +180,7 @@ impl TrackFile {
             path: self.path.clone(),
             source,
         };
-        crate::replace_file::replace(&self.path, format!("{value}\n").as_bytes(), 0o644)
+        crate::replace_file::replace_durably(&self.path, format!("{value}\n").as_bytes(), 0o644)
             .map_err(io_err)?;
         Ok(())
     }

@@ -96,12 +96,15 @@ impl Recorder {
         };
         let r = Recorder::new(plan, instance, &provider, &addresses, interval);
         r.begin(Role::None, None, Some((state, source)));
+        r.flush();
         r
     }
 
     /// This process (or task) owns the instance now: carry the counters on
     /// from the previous owner's file (a Prometheus counter should not
-    /// reset on every failover), note the role and the event, and write.
+    /// reset on every failover) and note the role and the event. Written
+    /// with the first round's result, not now: this is on the way to a
+    /// cold MASTER's first write.
     pub fn begin(&self, role: Role, pid: Option<(i32, u64)>, event: Option<(&str, &str)>) {
         let previous = self
             .state_path
@@ -135,7 +138,6 @@ impl Recorder {
         if let Some((state, source)) = event {
             self.event(state, source);
         }
-        self.flush();
     }
 
     pub fn set_role(&self, role: Role, pid: Option<(i32, u64)>) {
@@ -148,14 +150,14 @@ impl Recorder {
     }
 
     /// A prober took over on a MASTER call (`handoff.rs`): same process,
-    /// new role.
+    /// new role. Written with the first write's result, which this must
+    /// not delay.
     pub fn became_refresher(&self) {
         self.with(|r| {
             r.role = Role::Refresher;
             r.role_since = Some(now());
         });
         self.event("MASTER", "notify");
-        self.flush();
     }
 
     /// keepalived said `state` about the instance (`source`: notify, fifo).
