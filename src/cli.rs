@@ -121,10 +121,18 @@ pub enum Command {
     Status {
         config: PathBuf,
         instances: Vec<String>,
-        format: crate::status_command::Format,
+        format: StatusFormat,
     },
     /// Hidden packaging helper: `floaty generate man|completions SHELL`.
     Generate(Artifact),
+}
+
+/// How `--status` prints: lines, `--json`, or `--nagios`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusFormat {
+    Text,
+    Json,
+    Nagios,
 }
 
 #[derive(Debug)]
@@ -342,7 +350,7 @@ impl RawArgs {
                     "--status [--json|--nagios] CONFIG [INSTANCE...]",
                 ));
             };
-            use crate::status_command::Format;
+            use StatusFormat as Format;
             Command::Status {
                 config: config.into(),
                 instances: instances.to_vec(),

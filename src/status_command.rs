@@ -11,12 +11,7 @@ use crate::process::ProcessId;
 use crate::status::record::{now, InstanceRecord};
 use crate::status::report::{assess, nagios, text, Assessment, Level};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    Text,
-    Json,
-    Nagios,
-}
+pub use crate::cli::StatusFormat as Format;
 
 fn read_record(path: &Path) -> Option<InstanceRecord> {
     let bytes = std::fs::read(path).ok()?;
