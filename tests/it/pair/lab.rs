@@ -703,10 +703,12 @@ impl Lab {
              keepalived-config: {}\n\
              lock-file-template: {}/floaty.%s.lock\n\
              state-dir: {}\n\
+             metrics-dir: {}\n\
              refresh-interval: 2s\n\
              back-off:\n  initial-interval: 50ms\n  max-interval: 200ms\n",
             conf.display(),
             dir.join("lock").display(),
+            dir.display(),
             dir.display(),
         );
         fs::write(&yml, yaml).expect("floaty.yml");

@@ -10,7 +10,10 @@ use crate::support::{alive, wait_until};
 const CONVERGE: Duration = Duration::from_secs(15);
 
 #[test]
-#[cfg_attr(not(floaty_root_tests), ignore = "needs root, keepalived and ip")]
+#[cfg_attr(
+    not(all(floaty_root_tests, floaty_promtool_tests)),
+    ignore = "needs root, keepalived, ip and promtool"
+)]
 fn status_follows_a_real_keepalived_pair() {
     let mut lab = match Lab::new() {
         Ok(lab) => lab,
@@ -68,5 +71,30 @@ fn scenario(lab: &mut Lab) -> Result<(), String> {
     if !b.starts_with("VI_1: OK - MASTER") {
         return Err(format!("b's status: {b}"));
     }
+    // Every metrics file the pair wrote is valid text format.
+    for n in ["a", "b"] {
+        let file = lab.node(n).dir.join("floaty_VI_1.prom");
+        promtool_check(&file)?;
+    }
     Ok(())
+}
+
+fn promtool_check(file: &std::path::Path) -> Result<(), String> {
+    let text = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let out = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::fs::File::open(file).map_err(|e| e.to_string())?)
+        .output()
+        .map_err(|e| format!("promtool (Debian's prometheus package): {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "promtool check metrics refused {}: {}{}\n{}",
+            file.display(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&text)
+        ))
+    }
 }
