@@ -288,10 +288,12 @@ fn start_refresher(
     state: State,
 ) -> Result<(), Error> {
     let instance = plan.instance.clone();
-    let what = match start {
-        Start::Refresher(_) => "refresher",
-        Start::Prober(_) => "prober",
+    // What the state file (`status/`) and the log call it.
+    let role_shown = match start {
+        Start::Refresher(_) => crate::status::record::Role::Refresher,
+        Start::Prober(_) => crate::status::record::Role::Prober,
     };
+    let what = role_shown.as_str();
     let addresses = address::comma_list(&plan.addresses);
     let lets_go = crate::logging::refresher_lets_go_of_stderr();
     match process::fork_detached(READY_TIMEOUT).map_err(Error::Fork)? {
@@ -323,12 +325,8 @@ fn start_refresher(
                     };
                     match recorded {
                         Ok(()) => {
-                            let role = match &start {
-                                Start::Refresher(_) => crate::status::record::Role::Refresher,
-                                Start::Prober(_) => crate::status::record::Role::Prober,
-                            };
                             plan.status.begin(
-                                role,
+                                role_shown,
                                 Some((me.pid, me.start_time)),
                                 Some((&state.to_string(), "notify")),
                             );

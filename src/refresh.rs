@@ -20,7 +20,7 @@ use crate::guard::Guard;
 use crate::health::{Health, HealthPlan, Verdict};
 use crate::provider::Spec;
 use crate::reassert::{Pauses, Wake};
-use crate::status::{Recorder, Round};
+use crate::status::Recorder;
 
 /// Everything the refresher needs, prepared (and validated) before the fork.
 pub struct Plan {
@@ -189,12 +189,8 @@ impl Task {
                     Ok(r) => h.report(&self.instance, Some(self.addr), &Verdict::of(r)),
                 }
             }
-            let round = match &result {
-                Ok(r) => Round::Done(r),
-                Err(_) => Round::TimedOut,
-            };
             self.status
-                .round(self.addr, mode == Mode::Write, round, &calls);
+                .round(self.addr, mode == Mode::Write, &result, &calls);
             self.status
                 .flush_with(self.health.as_ref().map(|h| h.track_value()));
             let (error, retry_after) = match result {

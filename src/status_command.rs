@@ -8,15 +8,10 @@ use std::path::Path;
 
 use crate::error::Error;
 use crate::process::ProcessId;
-use crate::status::record::{now, InstanceRecord};
+use crate::status::record::now;
 use crate::status::report::{assess, nagios, text, Assessment, Level};
 
 pub use crate::cli::StatusFormat as Format;
-
-fn read_record(path: &Path) -> Option<InstanceRecord> {
-    let bytes = std::fs::read(path).ok()?;
-    serde_json::from_slice(&bytes).ok()
-}
 
 fn alive(pid: i32, start: u64) -> bool {
     ProcessId {
@@ -44,7 +39,7 @@ pub fn run(config_path: &Path, names: &[String], format: Format) -> Result<u8, E
         .map(|n| {
             assess(
                 n,
-                read_record(&crate::status::state_path_in(&dir, n)),
+                crate::status::record::read(&crate::status::state_path_in(&dir, n)),
                 t,
                 alive,
             )

@@ -20,6 +20,15 @@ use crate::status::Recorder;
 /// Each instance's latest record, by name; the daemon keeps it current.
 pub type Registry = Arc<Mutex<BTreeMap<String, Arc<Recorder>>>>;
 
+pub fn lock(registry: &Registry) -> std::sync::MutexGuard<'_, BTreeMap<String, Arc<Recorder>>> {
+    registry.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// `instance`'s record, when the daemon has one.
+pub fn recorder(registry: &Registry, instance: &str) -> Option<Arc<Recorder>> {
+    lock(registry).get(instance).cloned()
+}
+
 /// Binds now (a taken port is an error at start, not a silent gap), then
 /// serves in the background until the daemon's runtime ends.
 pub async fn start(addr: SocketAddr, registry: Registry) -> std::io::Result<()> {
@@ -60,11 +69,9 @@ async fn answer(
             "GET /metrics\n".into(),
         ));
     }
-    let recorders: Vec<Arc<Recorder>> = match registry.lock() {
-        Ok(r) => r.values().cloned().collect(),
-        Err(p) => p.into_inner().values().cloned().collect(),
-    };
-    let body = crate::status::metrics::render_all(recorders.iter().map(|r| r.record()));
+    let recorders: Vec<Arc<Recorder>> = lock(&registry).values().cloned().collect();
+    let records: Vec<_> = recorders.iter().map(|r| r.record()).collect();
+    let body = crate::status::metrics::render_all(&records);
     let mut r = reply(StatusCode::OK, body);
     r.headers_mut().insert(
         hyper::header::CONTENT_TYPE,

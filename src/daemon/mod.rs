@@ -114,8 +114,6 @@ struct Running {
     /// Settings that, when changed by a reload, need a restart.
     settings: Settings,
     task: JoinHandle<()>,
-    /// The instance's record (`status/`), which the task writes too.
-    status: Arc<crate::status::Recorder>,
 }
 
 enum TaskKind {
@@ -163,7 +161,8 @@ struct Daemon {
     /// when a reload changes the spec.
     provider: refresh::SharedProvider,
     provider_spec: Option<crate::provider::Spec>,
-    /// Every instance's record, for `metrics-listen`.
+    /// Every instance's record: counted in by the daemon and its tasks,
+    /// shown by `metrics-listen`.
     metrics: metrics_listen::Registry,
 }
 
@@ -384,9 +383,9 @@ impl Daemon {
                 self.register(&name, Arc::new(left));
                 continue;
             }
-            if let Some(r) = self.running.get(&name) {
-                r.status.event(event.state.as_str(), "fifo");
-                r.status.flush();
+            if let Some(status) = metrics_listen::recorder(&self.metrics, &name) {
+                status.event(event.state.as_str(), "fifo");
+                status.flush();
             }
         }
     }
@@ -529,7 +528,6 @@ impl Daemon {
                 addresses,
                 settings,
                 task,
-                status,
             },
         );
         false
@@ -543,15 +541,17 @@ impl Daemon {
             .running
             .iter_mut()
             .find(|(name, _)| crate::event::name_matches(&lp.name, name));
-        let trigger = running.and_then(|(_, r)| match &mut r.kind {
-            TaskKind::Refresher(trigger) if !r.task.is_finished() => Some((trigger, &r.status)),
+        let trigger = running.and_then(|(name, r)| match &mut r.kind {
+            TaskKind::Refresher(trigger) if !r.task.is_finished() => Some((name, trigger)),
             _ => None,
         });
         match trigger {
-            Some((trigger, status)) => {
+            Some((name, trigger)) => {
                 if trigger.poke(lp.priority) {
-                    status.split_brain_repair();
-                    status.flush();
+                    if let Some(status) = metrics_listen::recorder(&self.metrics, name) {
+                        status.split_brain_repair();
+                        status.flush();
+                    }
                 }
             }
             None => tracing::debug!(name = %lp.name,
@@ -559,12 +559,10 @@ impl Daemon {
         }
     }
 
-    /// The record `/metrics` shows for `instance` from now on.
+    /// The record `/metrics` shows for `instance` from now on, and the one
+    /// events and repairs are counted in.
     fn register(&self, instance: &str, status: Arc<crate::status::Recorder>) {
-        match self.metrics.lock() {
-            Ok(mut m) => m.insert(instance.to_string(), status),
-            Err(p) => p.into_inner().insert(instance.to_string(), status),
-        };
+        metrics_listen::lock(&self.metrics).insert(instance.to_string(), status);
     }
 
     fn stop(&mut self, instance: &str, why: &str) {

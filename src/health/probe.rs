@@ -8,7 +8,7 @@
 //! same call the refresher makes in Verify mode, with a gate that refuses
 //! every write, so one code path per cloud serves both.
 
-use crate::status::{Recorder, Round};
+use crate::status::Recorder;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -98,11 +98,7 @@ async fn probe(
         provider.refresh(addr, Mode::Verify, &ReadOnly),
     ))
     .await;
-    let round = match &result {
-        Ok(r) => Round::Done(r),
-        Err(_) => Round::TimedOut,
-    };
-    status.round(addr, false, round, &calls);
+    status.round(addr, false, &result, &calls);
     let verdict = match &result {
         Ok(r) => Verdict::of(r),
         Err(_) => Verdict::NoNews,

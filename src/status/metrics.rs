@@ -79,40 +79,40 @@ impl Out {
 
 /// The text for one instance (a textfile).
 pub fn render(r: &InstanceRecord) -> String {
-    render_all(std::iter::once(r.clone()))
+    render_all(std::slice::from_ref(r))
 }
 
 /// The text for several instances (the FIFO daemon's `/metrics`): each
 /// family once, its samples for every instance together, as the format
 /// requires.
-pub fn render_all(records: impl IntoIterator<Item = InstanceRecord>) -> String {
-    let records: Vec<InstanceRecord> = records.into_iter().collect();
+pub fn render_all(records: &[InstanceRecord]) -> String {
     let mut o = Out {
         text: String::with_capacity(4096 * records.len().max(1)),
     };
+    let mut samples = Out {
+        text: String::new(),
+    };
     for family in FAMILIES {
-        if records.iter().any(|r| (family.present)(r)) {
+        samples.text.clear();
+        for r in records {
+            (family.samples)(&mut samples, family.name, r);
+        }
+        if !samples.text.is_empty() {
             o.family(family.name, family.kind, family.help);
-            for r in &records {
-                (family.samples)(&mut o, r);
-            }
+            o.text.push_str(&samples.text);
         }
     }
     o.text
 }
 
+/// One metric family: its HELP and TYPE lines, and how one record's
+/// samples of it are written (under `name`). A family none of the records
+/// has a sample for is left out whole.
 struct Family {
     name: &'static str,
     kind: &'static str,
     help: &'static str,
-    /// Whether this record has anything for the family (its HELP and
-    /// TYPE lines appear only then).
-    present: fn(&InstanceRecord) -> bool,
-    samples: fn(&mut Out, &InstanceRecord),
-}
-
-fn always(_: &InstanceRecord) -> bool {
-    true
+    samples: fn(&mut Out, &'static str, &InstanceRecord),
 }
 
 const FAMILIES: &[Family] = &[
@@ -120,10 +120,9 @@ const FAMILIES: &[Family] = &[
         name: "floaty_build_info",
         kind: "gauge",
         help: "floaty's version; always 1.",
-        present: always,
-        samples: |o, r| {
+        samples: |o, name, r| {
             o.sample(
-                "floaty_build_info",
+                name,
                 &[("vrrp_instance", &r.instance), ("version", env!("CARGO_PKG_VERSION"))],
                 1,
             )
@@ -133,10 +132,9 @@ const FAMILIES: &[Family] = &[
         name: "floaty_keepalived_state",
         kind: "gauge",
         help: "keepalived's last state for the instance: 0 INIT, 1 BACKUP, 2 MASTER, 3 FAULT, 97 DELETED, 98 STOP.",
-        present: |r| r.keepalived_state.as_deref().and_then(state_number).is_some(),
-        samples: |o, r| {
+        samples: |o, name, r| {
             if let Some(n) = r.keepalived_state.as_deref().and_then(state_number) {
-                o.sample("floaty_keepalived_state", &[("vrrp_instance", &r.instance)], n);
+                o.sample(name, &[("vrrp_instance", &r.instance)], n);
             }
         },
     },
@@ -144,10 +142,9 @@ const FAMILIES: &[Family] = &[
         name: "floaty_refresh_interval_seconds",
         kind: "gauge",
         help: "refresh-interval: how often a MASTER reads or writes the address.",
-        present: always,
-        samples: |o, r| {
+        samples: |o, name, r| {
             o.sample(
-                "floaty_refresh_interval_seconds",
+                name,
                 &[("vrrp_instance", &r.instance)],
                 r.refresh_interval_seconds,
             )
@@ -157,10 +154,9 @@ const FAMILIES: &[Family] = &[
         name: "floaty_refresher_running",
         kind: "gauge",
         help: "1 while a refresher keeps the instance's addresses pointed here.",
-        present: always,
-        samples: |o, r| {
+        samples: |o, name, r| {
             o.sample(
-                "floaty_refresher_running",
+                name,
                 &[("vrrp_instance", &r.instance)],
                 u8::from(r.role == Role::Refresher),
             )
@@ -170,10 +166,9 @@ const FAMILIES: &[Family] = &[
         name: "floaty_health_value",
         kind: "gauge",
         help: "The integer last written to the instance's track_file: 0 ready, negative demoted, -254 drained.",
-        present: |r| r.health_value.is_some(),
-        samples: |o, r| {
+        samples: |o, name, r| {
             if let Some(v) = r.health_value {
-                o.sample("floaty_health_value", &[("vrrp_instance", &r.instance)], v);
+                o.sample(name, &[("vrrp_instance", &r.instance)], v);
             }
         },
     },
@@ -181,10 +176,9 @@ const FAMILIES: &[Family] = &[
         name: "floaty_drained",
         kind: "gauge",
         help: "1 while the instance is drained (floaty --drain).",
-        present: |r| r.drained.is_some(),
-        samples: |o, r| {
+        samples: |o, name, r| {
             if let Some(d) = r.drained {
-                o.sample("floaty_drained", &[("vrrp_instance", &r.instance)], u8::from(d));
+                o.sample(name, &[("vrrp_instance", &r.instance)], u8::from(d));
             }
         },
     },
@@ -192,13 +186,12 @@ const FAMILIES: &[Family] = &[
         name: "floaty_address_owner_match",
         kind: "gauge",
         help: "1 when the cloud's last answer said the address points at this node.",
-        present: |r| r.addresses.iter().any(|a| a.owner_is_here.is_some()),
-        samples: |o, r| {
+        samples: |o, name, r| {
             for a in &r.addresses {
                 if let Some(here) = a.owner_is_here {
                     let addr = a.address.to_string();
                     o.sample(
-                        "floaty_address_owner_match",
+                        name,
                         &[
                             ("vrrp_instance", &r.instance),
                             ("address", &addr),
@@ -214,13 +207,12 @@ const FAMILIES: &[Family] = &[
         name: "floaty_last_success_timestamp_seconds",
         kind: "gauge",
         help: "When a refresh or probe of the address last succeeded.",
-        present: |r| r.addresses.iter().any(|a| a.last_success.is_some()),
-        samples: |o, r| {
+        samples: |o, name, r| {
             for a in &r.addresses {
                 if let Some(t) = a.last_success {
                     let addr = a.address.to_string();
                     o.sample(
-                        "floaty_last_success_timestamp_seconds",
+                        name,
                         &[("vrrp_instance", &r.instance), ("address", &addr)],
                         t,
                     );
@@ -232,11 +224,10 @@ const FAMILIES: &[Family] = &[
         name: "floaty_refresh_total",
         kind: "counter",
         help: "Refreshes and probes tried, each retry counted.",
-        present: always,
-        samples: |o, r| {
+        samples: |o, name, r| {
             let total: u64 = r.addresses.iter().map(|a| a.refreshes).sum();
             o.sample(
-                "floaty_refresh_total",
+                name,
                 &[("vrrp_instance", &r.instance), ("provider", &r.provider)],
                 total,
             );
@@ -246,8 +237,7 @@ const FAMILIES: &[Family] = &[
         name: "floaty_refresh_errors_total",
         kind: "counter",
         help: "Failed refresh and probe attempts, by reason.",
-        present: |r| r.addresses.iter().any(|a| !a.errors.is_empty()),
-        samples: |o, r| {
+        samples: |o, name, r| {
             let mut errors = std::collections::BTreeMap::<&str, u64>::new();
             for a in &r.addresses {
                 for (reason, n) in &a.errors {
@@ -256,7 +246,7 @@ const FAMILIES: &[Family] = &[
             }
             for (reason, n) in errors {
                 o.sample(
-                    "floaty_refresh_errors_total",
+                    name,
                     &[
                         ("vrrp_instance", &r.instance),
                         ("provider", &r.provider),
@@ -271,12 +261,11 @@ const FAMILIES: &[Family] = &[
         name: "floaty_address_corrections_total",
         kind: "counter",
         help: "Times the address was found elsewhere while this node refreshed it, and re-pointed here.",
-        present: |r| !r.addresses.is_empty(),
-        samples: |o, r| {
+        samples: |o, name, r| {
             for a in &r.addresses {
                 let addr = a.address.to_string();
                 o.sample(
-                    "floaty_address_corrections_total",
+                    name,
                     &[("vrrp_instance", &r.instance), ("address", &addr)],
                     a.corrections,
                 );
@@ -287,10 +276,9 @@ const FAMILIES: &[Family] = &[
         name: "floaty_split_brain_repairs_total",
         kind: "counter",
         help: "Re-asserts started by keepalived's MASTER_RX_LOWER_PRI.",
-        present: always,
-        samples: |o, r| {
+        samples: |o, name, r| {
             o.sample(
-                "floaty_split_brain_repairs_total",
+                name,
                 &[("vrrp_instance", &r.instance)],
                 r.split_brain_repairs,
             )
@@ -300,12 +288,11 @@ const FAMILIES: &[Family] = &[
         name: "floaty_events_total",
         kind: "counter",
         help: "keepalived events for the instance, by state and by how they came (notify, fifo).",
-        present: |r| !r.events.is_empty(),
-        samples: |o, r| {
+        samples: |o, name, r| {
             for (key, n) in &r.events {
                 let (state, source) = key.split_once('/').unwrap_or((key.as_str(), ""));
                 o.sample(
-                    "floaty_events_total",
+                    name,
                     &[("vrrp_instance", &r.instance), ("state", state), ("source", source)],
                     n,
                 );
@@ -316,12 +303,11 @@ const FAMILIES: &[Family] = &[
         name: "floaty_api_request_duration_seconds",
         kind: "histogram",
         help: "Cloud API requests by operation (get, assign) and HTTP status (none: no answer).",
-        present: |r| !r.api.is_empty(),
-        samples: |o, r| {
+        samples: |o, name, r| {
             for (key, h) in &r.api {
                 let (operation, code) = key.split_once(' ').unwrap_or((key.as_str(), "none"));
                 o.histogram(
-                    "floaty_api_request_duration_seconds",
+                    name,
                     &[
                         ("vrrp_instance", &r.instance),
                         ("provider", &r.provider),
@@ -337,10 +323,9 @@ const FAMILIES: &[Family] = &[
         name: "floaty_failover_duration_seconds",
         kind: "histogram",
         help: "From keepalived's MASTER event to the cloud confirming the address points here.",
-        present: always,
-        samples: |o, r| {
+        samples: |o, name, r| {
             o.histogram(
-                "floaty_failover_duration_seconds",
+                name,
                 &[("vrrp_instance", &r.instance)],
                 &r.failover,
             )

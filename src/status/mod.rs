@@ -17,7 +17,7 @@ pub mod report;
 
 use std::path::{Path, PathBuf};
 
-pub use recorder::{Recorder, Round};
+pub use recorder::Recorder;
 
 /// Where the files go (`state-dir`, `metrics-dir`); checked at load.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

@@ -17,11 +17,9 @@ use floaty_providers::{Outcome, ProviderError};
 use super::record::{now, AddressRecord, ErrorRecord, InstanceRecord, Role, SCHEMA};
 use super::StatusPlan;
 
-/// What a refresh or probe round ended with, as the record counts it.
-pub enum Round<'a> {
-    Done(&'a Result<Outcome, ProviderError>),
-    TimedOut,
-}
+/// What a refresh or probe attempt ended with: the provider's answer, or
+/// none within refresh-timeout.
+pub type Attempt = Result<Result<Outcome, ProviderError>, tokio::time::error::Elapsed>;
 
 pub struct Recorder {
     state_path: Option<PathBuf>,
@@ -64,12 +62,17 @@ impl Recorder {
         }
     }
 
+    fn lock(&self) -> std::sync::MutexGuard<'_, InstanceRecord> {
+        self.record.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn with(&self, f: impl FnOnce(&mut InstanceRecord)) {
-        let mut r = match self.record.lock() {
-            Ok(r) => r,
-            Err(p) => p.into_inner(),
-        };
-        f(&mut r);
+        f(&mut self.lock());
+    }
+
+    /// A copy of the record as it is now (the daemon's `/metrics`).
+    pub fn record(&self) -> InstanceRecord {
+        self.lock().clone()
     }
 
     /// The notify call that stopped the instance's owner and starts none
@@ -81,11 +84,7 @@ impl Recorder {
         state: &str,
         source: &str,
     ) -> Recorder {
-        let previous = plan
-            .state_path(instance)
-            .and_then(|p| std::fs::read(p).ok())
-            .and_then(|b| serde_json::from_slice::<InstanceRecord>(&b).ok())
-            .filter(|p| p.schema == SCHEMA && p.instance == instance);
+        let previous = previous_record(plan.state_path(instance).as_deref(), instance);
         let (provider, addresses, interval) = match &previous {
             Some(p) => (
                 p.provider.clone(),
@@ -95,7 +94,9 @@ impl Recorder {
             None => (String::new(), Vec::new(), Duration::ZERO),
         };
         let r = Recorder::new(plan, instance, &provider, &addresses, interval);
-        r.begin(Role::None, None, Some((state, source)));
+        r.carry_on(previous);
+        r.set_role(Role::None, None);
+        r.event(state, source);
         r.flush();
         r
     }
@@ -106,14 +107,19 @@ impl Recorder {
     /// with the first round's result, not now: this is on the way to a
     /// cold MASTER's first write.
     pub fn begin(&self, role: Role, pid: Option<(i32, u64)>, event: Option<(&str, &str)>) {
-        let previous = self
-            .state_path
-            .as_ref()
-            .and_then(|p| std::fs::read(p).ok())
-            .and_then(|b| serde_json::from_slice::<InstanceRecord>(&b).ok());
+        let instance = self.lock().instance.clone();
+        self.carry_on(previous_record(self.state_path.as_deref(), &instance));
+        self.set_role(role, pid);
+        if let Some((state, source)) = event {
+            self.event(state, source);
+        }
+    }
+
+    /// Takes the counters and keepalived's last word from the previous
+    /// owner's record.
+    fn carry_on(&self, previous: Option<InstanceRecord>) {
         self.with(|r| {
-            if let Some(prev) = previous.filter(|p| p.schema == SCHEMA && p.instance == r.instance)
-            {
+            if let Some(prev) = previous {
                 r.events = prev.events;
                 r.split_brain_repairs = prev.split_brain_repairs;
                 r.failover = prev.failover;
@@ -134,10 +140,6 @@ impl Recorder {
                 }
             }
         });
-        self.set_role(role, pid);
-        if let Some((state, source)) = event {
-            self.event(state, source);
-        }
     }
 
     pub fn set_role(&self, role: Role, pid: Option<(i32, u64)>) {
@@ -187,7 +189,7 @@ impl Recorder {
 
     /// One round for `addr` (with its retries folded in by the caller:
     /// each attempt is one call of this).
-    pub fn round(&self, addr: IpAddr, wrote: bool, round: Round<'_>, calls: &[Call]) {
+    pub fn round(&self, addr: IpAddr, wrote: bool, attempt: &Attempt, calls: &[Call]) {
         let t = now();
         self.with(|r| {
             for c in calls {
@@ -206,8 +208,8 @@ impl Recorder {
                 a.last_latency_seconds = Some(c.duration.as_secs_f64());
             }
             a.refreshes += 1;
-            let confirmed = match round {
-                Round::Done(Ok(outcome)) => {
+            let confirmed = match attempt {
+                Ok(Ok(outcome)) => {
                     a.last_success = Some(t);
                     a.consecutive_failures = 0;
                     a.last_error = None;
@@ -229,19 +231,15 @@ impl Recorder {
                     }
                     true
                 }
-                Round::Done(Err(ProviderError::Withheld { .. })) => {
+                Ok(Err(ProviderError::Withheld { .. })) => {
                     // The read found it elsewhere; nothing was written.
-                    a.last_read = Some(t);
                     a.last_success = Some(t);
                     a.consecutive_failures = 0;
                     a.last_error = None;
-                    if a.owner_is_here != Some(false) {
-                        a.mismatch_since = Some(t);
-                    }
-                    a.owner_is_here = Some(false);
+                    seen_elsewhere(a, t);
                     false
                 }
-                Round::Done(Err(e)) => {
+                Ok(Err(e)) => {
                     let reason = e.reason().map_or("unknown", |r| r.as_str());
                     fail(a, reason, &e.to_string(), t);
                     // A read-first round writes only when the read found
@@ -250,15 +248,11 @@ impl Recorder {
                     let read_elsewhere =
                         !wrote && calls.iter().any(|c| c.operation == Operation::Assign);
                     if read_elsewhere {
-                        a.last_read = Some(t);
-                        if a.owner_is_here != Some(false) {
-                            a.mismatch_since = Some(t);
-                        }
-                        a.owner_is_here = Some(false);
+                        seen_elsewhere(a, t);
                     }
                     false
                 }
-                Round::TimedOut => {
+                Err(_) => {
                     fail(a, "timeout", "no answer within refresh-timeout", t);
                     false
                 }
@@ -285,14 +279,10 @@ impl Recorder {
     /// Writes both files from the record as it is now.
     pub fn flush(&self) {
         let (json, prom) = {
-            let r = match self.record.lock() {
-                Ok(r) => r,
-                Err(p) => p.into_inner(),
-            };
-            let mut r = r.clone();
+            let mut r = self.lock();
             r.updated = now();
             (
-                serde_json::to_vec_pretty(&r).unwrap_or_default(),
+                serde_json::to_vec_pretty(&*r).unwrap_or_default(),
                 self.metrics_path
                     .as_ref()
                     .map(|_| super::metrics::render(&r)),
@@ -317,14 +307,18 @@ impl Recorder {
     }
 }
 
-impl Recorder {
-    /// A copy of the record as it is now (the daemon's `/metrics`).
-    pub fn record(&self) -> InstanceRecord {
-        match self.record.lock() {
-            Ok(r) => r.clone(),
-            Err(p) => p.into_inner().clone(),
-        }
+/// The record at `path`, if it is one of this schema for `instance`.
+fn previous_record(path: Option<&std::path::Path>, instance: &str) -> Option<InstanceRecord> {
+    super::record::read(path?).filter(|p| p.schema == SCHEMA && p.instance == instance)
+}
+
+/// A read found the address on another server.
+fn seen_elsewhere(a: &mut AddressRecord, t: f64) {
+    a.last_read = Some(t);
+    if a.owner_is_here != Some(false) {
+        a.mismatch_since = Some(t);
     }
+    a.owner_is_here = Some(false);
 }
 
 fn fail(a: &mut AddressRecord, reason: &str, message: &str, t: f64) {

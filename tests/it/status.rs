@@ -61,25 +61,9 @@ fn sample(text: &str, name: &str, labels: &str) -> Option<f64> {
 
 #[track_caller]
 fn promtool_accepts(file: &Path) {
-    let text = fs::read(file).expect("metrics file");
-    let mut child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("promtool (Debian's prometheus package)");
-    use std::io::Write;
-    child.stdin.take().unwrap().write_all(&text).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "promtool check metrics refused {}:\n{}{}\n{}",
-        file.display(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-        String::from_utf8_lossy(&text)
-    );
+    if let Err(e) = promtool_check_metrics(file) {
+        panic!("{e}");
+    }
 }
 
 /// Every request the mock saw, against every call the state counted:
@@ -245,16 +229,8 @@ fn errors_are_counted_by_reason() {
 /// A record for VI_1 as a refresher would write it, with `edit` applied.
 fn hand_written(w: &World, edit: impl FnOnce(&mut Value)) {
     let me = std::process::id();
-    let start: u64 = fs::read_to_string(format!("/proc/{me}/stat"))
-        .unwrap()
-        .rsplit(')')
-        .next()
-        .unwrap()
-        .split_whitespace()
-        .nth(19)
-        .unwrap()
-        .parse()
-        .unwrap();
+    // Field 22, starttime: the 20th after the command name.
+    let start: u64 = stat_fields(me as i32).unwrap()[19].parse().unwrap();
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()

@@ -341,3 +341,25 @@ pub fn mock_exoscale(key: &str, secret: &str) -> mock_cloud::Exoscale {
     }
     m
 }
+
+/// `promtool check metrics` (Debian's prometheus package) on `file`: Err
+/// with what it said, and the text, when it refuses it.
+pub fn promtool_check_metrics(file: &Path) -> Result<(), String> {
+    let text = fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let out = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(fs::File::open(file).map_err(|e| e.to_string())?)
+        .output()
+        .map_err(|e| format!("promtool (Debian's prometheus package): {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "promtool check metrics refused {}: {}{}\n{}",
+            file.display(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&text)
+        ))
+    }
+}

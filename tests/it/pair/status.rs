@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use crate::pair::lab::{Lab, Skip, INSTANCE};
-use crate::support::{alive, wait_until};
+use crate::support::{alive, promtool_check_metrics, wait_until};
 
 const CONVERGE: Duration = Duration::from_secs(15);
 
@@ -74,27 +74,7 @@ fn scenario(lab: &mut Lab) -> Result<(), String> {
     // Every metrics file the pair wrote is valid text format.
     for n in ["a", "b"] {
         let file = lab.node(n).dir.join("floaty_VI_1.prom");
-        promtool_check(&file)?;
+        promtool_check_metrics(&file)?;
     }
     Ok(())
-}
-
-fn promtool_check(file: &std::path::Path) -> Result<(), String> {
-    let text = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
-    let out = std::process::Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(std::fs::File::open(file).map_err(|e| e.to_string())?)
-        .output()
-        .map_err(|e| format!("promtool (Debian's prometheus package): {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "promtool check metrics refused {}: {}{}\n{}",
-            file.display(),
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr),
-            String::from_utf8_lossy(&text)
-        ))
-    }
 }
