@@ -10,7 +10,6 @@ use serde::Serialize;
 
 use std::path::Path;
 
-use crate::config::ProviderKind;
 use crate::error::Error;
 use crate::health::watched::{watching, Watching};
 use crate::setup;
@@ -65,10 +64,7 @@ pub fn run(config_path: &Path) -> Result<(), Error> {
         instances.insert(name, addresses.iter().map(|a| a.to_string()).collect());
     }
     let report = Report {
-        provider: match setup.cfg.provider {
-            ProviderKind::Cloudscale => "cloudscale",
-            ProviderKind::Exoscale => "exoscale",
-        },
+        provider: setup.cfg.provider.as_str(),
         instances,
         health,
     };

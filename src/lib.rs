@@ -25,8 +25,9 @@
 //! - `lock/` the per-instance lock: its place (`place`), template, record,
 //!   and who may be signalled (`holder`); `process` pidfds and the fork;
 //! - `worker` the forked process of one instance (refresher or prober:
-//!   its runtime, signals and end); `refresh` the refresher loop and
-//!   `backoff` its retries; `guard` the
+//!   its runtime, signals and end); `refresh` the refresher loop,
+//!   `backoff` its retries and `beat` the moment an instance's address
+//!   tasks wake together (so one listing can answer them all); `guard` the
 //!   split-brain guard (`netlink` lists this host's addresses); `provider`
 //!   config → a provider of the `floaty-providers` crate (one folder per
 //!   cloud); `rules` commands run on events; `systemd` socket activation
@@ -57,6 +58,7 @@
 
 mod address;
 mod backoff;
+mod beat;
 mod check;
 pub mod cli;
 pub mod config;

@@ -7,10 +7,11 @@
 use std::sync::Arc;
 
 use floaty_providers::cloudscale::{self, Cloudscale, ServerSource};
+use floaty_providers::digitalocean::{self, DigitalOcean, DropletSource};
 use floaty_providers::dry_run::DryRun;
 use floaty_providers::exoscale::{self, Exoscale};
+use floaty_providers::hetzner::{self, Hetzner};
 use floaty_providers::{Provider, ProviderError, Secret};
-use uuid::Uuid;
 
 use crate::config::{Config, ConfigError, ProviderKind, RunCredentials};
 
@@ -25,6 +26,8 @@ pub enum Spec {
     DryRun { target: String },
     Cloudscale(cloudscale::Settings),
     Exoscale(exoscale::Settings),
+    Hetzner(hetzner::Settings),
+    DigitalOcean(digitalocean::Settings),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -63,6 +66,22 @@ impl Spec {
                 ca: ca_bundle(cfg),
             }),
             Some(RunCredentials::Exoscale { key, secret }) => exoscale_spec(cfg, key, secret),
+            Some(RunCredentials::Hetzner { token }) => Spec::Hetzner(hetzner::Settings {
+                endpoint: cfg.hetzner.endpoint.clone(),
+                token,
+                server: hetzner_server(cfg),
+                timeout: cfg.refresh_timeout,
+                ca: ca_bundle(cfg),
+            }),
+            Some(RunCredentials::DigitalOcean { token }) => {
+                Spec::DigitalOcean(digitalocean::Settings {
+                    endpoint: cfg.digitalocean.endpoint.clone(),
+                    token,
+                    droplet: droplet(cfg),
+                    timeout: cfg.refresh_timeout,
+                    ca: ca_bundle(cfg),
+                })
+            }
         })
     }
 
@@ -72,6 +91,8 @@ impl Spec {
             Spec::DryRun { target } => Arc::new(DryRun::new(target.clone())),
             Spec::Cloudscale(settings) => Arc::new(Cloudscale::new(settings.clone()).await?),
             Spec::Exoscale(settings) => Arc::new(Exoscale::new(settings.clone()).await?),
+            Spec::Hetzner(settings) => Arc::new(Hetzner::new(settings.clone()).await?),
+            Spec::DigitalOcean(settings) => Arc::new(DigitalOcean::new(settings.clone()).await?),
         })
     }
 }
@@ -86,6 +107,14 @@ fn dry_run_target(cfg: &Config) -> String {
         ProviderKind::Exoscale => match cfg.exoscale.instance_id {
             Some(id) => id.to_string(),
             None => "this instance (from metadata)".into(),
+        },
+        ProviderKind::Hetzner => match hetzner_server(cfg) {
+            hetzner::ServerSource::Id(id) => id.to_string(),
+            hetzner::ServerSource::Metadata { .. } => "this server (from metadata)".into(),
+        },
+        ProviderKind::DigitalOcean => match droplet(cfg) {
+            DropletSource::Id(id) => id.to_string(),
+            DropletSource::Metadata { .. } => "this droplet (from metadata)".into(),
         },
     }
 }
@@ -183,8 +212,36 @@ fn server_source(cfg: &Config) -> ServerSource {
     }
 }
 
+/// `server-id`, else `hostname-to-server-id[hostname]`, else metadata.
+fn hetzner_server(cfg: &Config) -> hetzner::ServerSource {
+    let h = &cfg.hetzner;
+    match h
+        .server_id
+        .or_else(|| lookup_hostname(&h.hostname_to_server_id))
+    {
+        Some(id) => hetzner::ServerSource::Id(id),
+        None => hetzner::ServerSource::Metadata {
+            base_url: metadata_url(),
+        },
+    }
+}
+
+/// `droplet-id`, else `hostname-to-droplet-id[hostname]`, else metadata.
+fn droplet(cfg: &Config) -> DropletSource {
+    let d = &cfg.digitalocean;
+    match d
+        .droplet_id
+        .or_else(|| lookup_hostname(&d.hostname_to_droplet_id))
+    {
+        Some(id) => DropletSource::Id(id),
+        None => DropletSource::Metadata {
+            base_url: metadata_url(),
+        },
+    }
+}
+
 /// The full host name first, then its first label, as SREs write either.
-fn lookup_hostname(map: &std::collections::BTreeMap<String, Uuid>) -> Option<Uuid> {
+fn lookup_hostname<T: Copy>(map: &std::collections::BTreeMap<String, T>) -> Option<T> {
     if map.is_empty() {
         return None;
     }
@@ -221,7 +278,7 @@ mod tests {
         let spec = |token: &str| {
             Spec::Cloudscale(cloudscale::Settings::new(
                 floaty_providers::Secret::new(token),
-                ServerSource::Uuid(Uuid::nil()),
+                ServerSource::Uuid(uuid::Uuid::nil()),
             ))
         };
         let (old, new) = (spec("old-t0ken-value"), spec("new-t0ken-value"));

@@ -14,7 +14,8 @@ use std::time::Duration;
 use floaty_providers::{Mode, Open, Outcome, Provider, ProviderError, WriteGate};
 use tokio::task::JoinSet;
 
-use crate::backoff::{jittered, Schedule};
+use crate::backoff::Schedule;
+use crate::beat::Beat;
 use crate::config::BackOff;
 use crate::guard::Guard;
 use crate::health::{Health, HealthPlan, Verdict};
@@ -80,6 +81,7 @@ pub async fn refresh_all_with(
         .get_or_init(|| build_provider(&plan, health.as_deref()))
         .await
         .clone();
+    let beat = Arc::new(Beat::default());
     let mut set = JoinSet::new();
     for addr in plan.addresses.iter().copied() {
         let task = Task {
@@ -93,6 +95,7 @@ pub async fn refresh_all_with(
             guard: guard.clone(),
             pauses: pauses.clone(),
             status: plan.status.clone(),
+            beat: beat.clone(),
         };
         set.spawn(task.run());
     }
@@ -131,6 +134,7 @@ struct Task {
     health: Option<Arc<Health>>,
     pauses: Pauses,
     status: Arc<Recorder>,
+    beat: Arc<Beat>,
 }
 
 impl Task {
@@ -145,7 +149,7 @@ impl Task {
             }
             let wait = match &self.health {
                 Some(h) => h.next_wait(Some(self.addr), self.interval),
-                None => jittered(self.interval, fastrand::f64()),
+                None => self.beat.wait(self.interval),
             };
             // A re-assert reads first: the address is most likely here.
             this_round = match self.pauses.wait(wait).await {
@@ -207,6 +211,15 @@ impl Task {
                         "{e}; waiting for them");
                     mode = Mode::Write;
                     schedule = Schedule::new(&self.back_off);
+                    continue;
+                }
+                // Not a failure either: the API's budget is low, so this
+                // read waits its turn (rate_budget.rs); the back-off is not
+                // spent on it.
+                Ok(Err(ProviderError::Deferred { why, wait, .. })) => {
+                    tracing::info!(instance = %self.instance, address = %self.addr, server = %server,
+                        "read deferred: {why}; next try in {:.1}s", wait.as_secs_f64());
+                    tokio::time::sleep(wait).await;
                     continue;
                 }
                 Ok(Err(e)) if !e.is_transient() => {

@@ -140,23 +140,98 @@ pub(crate) async fn send(
     operation: &str,
     request: reqwest::RequestBuilder,
 ) -> Result<reqwest::Response, ProviderError> {
-    let (client, built) = request.build_split();
-    let request = built.map_err(|e| transport(operation, e))?;
-    let method = request.method().clone();
-    let started = std::time::Instant::now();
-    let response = match client.execute(request).await {
-        Ok(r) => r,
-        Err(e) => {
-            crate::calls::note(&method, None, started);
-            return Err(transport(operation, e));
-        }
-    };
-    crate::calls::note(&method, Some(response.status().as_u16()), started);
+    let response = execute(operation, request).await?;
     if response.status().is_success() {
         Ok(response)
     } else {
         Err(status_error(operation, response).await)
     }
+}
+
+/// Sends `request` and notes the call; only a transport failure is the
+/// error, whatever the status: for providers whose error bodies carry a
+/// code that decides more than the status does (Hetzner's `locked`).
+pub(crate) async fn execute(
+    operation: &str,
+    request: reqwest::RequestBuilder,
+) -> Result<reqwest::Response, ProviderError> {
+    let (client, built) = request.build_split();
+    let request = built.map_err(|e| transport(operation, e))?;
+    let method = request.method().clone();
+    let started = std::time::Instant::now();
+    match client.execute(request).await {
+        Ok(r) => {
+            crate::calls::note(&method, Some(r.status().as_u16()), started);
+            Ok(r)
+        }
+        Err(e) => {
+            crate::calls::note(&method, None, started);
+            Err(transport(operation, e))
+        }
+    }
+}
+
+/// An answer read whole: what providers whose error bodies carry codes
+/// (Hetzner, DigitalOcean) decide on.
+pub(crate) struct Answer {
+    pub status: u16,
+    /// The server's `Retry-After`, if any.
+    pub retry_after: Option<Duration>,
+    /// At most [`MAX_BODY`] of a success, [`MAX_ERROR_BODY`] of an error
+    /// (empty when an error's body broke: the status still decides).
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+}
+
+/// Sends `request` with `auth`, notes the call, learns the budget from the
+/// answer's headers (errors included) and reads the body.
+pub(crate) async fn exchange(
+    operation: &str,
+    request: reqwest::RequestBuilder,
+    budget: &crate::rate_budget::RateBudget,
+) -> Result<Answer, ProviderError> {
+    let mut response = execute(operation, request).await?;
+    budget.learn(response.headers());
+    let status = response.status().as_u16();
+    let retry_after = retry_after(response.headers());
+    let body = if response.status().is_success() {
+        read_body(operation, &mut response, MAX_BODY).await?
+    } else {
+        read_body(operation, &mut response, MAX_ERROR_BODY)
+            .await
+            .unwrap_or_default()
+    };
+    Ok(Answer {
+        status,
+        retry_after,
+        body,
+    })
+}
+
+/// The `Authorization` header for a Bearer token, marked sensitive so
+/// reqwest's own Debug output hides it too.
+pub(crate) fn bearer(
+    provider: &str,
+    token: &crate::Secret,
+) -> Result<reqwest::header::HeaderValue, ProviderError> {
+    if token.expose().is_empty() {
+        return Err(ProviderError::Setup(format!(
+            "{provider}: the API token is empty"
+        )));
+    }
+    let mut auth = reqwest::header::HeaderValue::from_str(&format!("Bearer {}", token.expose()))
+        .map_err(|_| {
+            ProviderError::Setup(format!(
+                "{provider}: the API token contains characters not allowed in an HTTP header"
+            ))
+        })?;
+    auth.set_sensitive(true);
+    Ok(auth)
 }
 
 /// Parses an API answer; one we cannot parse is transient, like a broken
@@ -214,28 +289,46 @@ pub(crate) async fn status_error(
     operation: &str,
     mut response: reqwest::Response,
 ) -> ProviderError {
-    let status = response.status();
-    let retry_after = response
-        .headers()
-        .get(reqwest::header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| parse_retry_after(v, SystemTime::now()));
+    let status = response.status().as_u16();
+    let retry_after = retry_after(response.headers());
     // The status alone must still make an error when the body is broken.
     let body = read_body(operation, &mut response, MAX_ERROR_BODY)
         .await
         .unwrap_or_default();
-    let detail = error_message(&body);
-    let reason = status.canonical_reason().unwrap_or("");
-    if status.as_u16() == 429 || status.is_server_error() {
+    error_from(operation, status, retry_after, &body)
+}
+
+/// The server's `Retry-After`, if it sent one that parses.
+pub(crate) fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    headers
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| parse_retry_after(v, SystemTime::now()))
+}
+
+/// [`status_error`] for an answer already read: `status` (not 2xx), the
+/// server's wait and the error body.
+pub(crate) fn error_from(
+    operation: &str,
+    status: u16,
+    retry_after: Option<Duration>,
+    body: &[u8],
+) -> ProviderError {
+    let detail = error_message(body);
+    let reason = reqwest::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("");
+    if status == 429 || (500..600).contains(&status) {
         let message = match detail {
-            Some(d) => format!("HTTP {}: {d}", status.as_u16()),
-            None => format!("HTTP {} {reason}", status.as_u16()),
+            Some(d) => format!("HTTP {status}: {d}"),
+            None => format!("HTTP {status} {reason}"),
         };
         ProviderError::Transient {
             operation: operation.to_string(),
             message,
             retry_after,
-            cause: if status.as_u16() == 429 {
+            cause: if status == 429 {
                 Cause::RateLimited
             } else {
                 Cause::ServerError
@@ -244,7 +337,7 @@ pub(crate) async fn status_error(
     } else {
         ProviderError::Rejected {
             operation: operation.to_string(),
-            status: status.as_u16(),
+            status,
             message: detail.unwrap_or_else(|| reason.to_string()),
         }
     }

@@ -16,11 +16,15 @@ use std::time::Duration;
 
 pub mod calls;
 pub mod cloudscale;
+pub mod digitalocean;
 pub mod dry_run;
 mod endpoint;
 pub mod exoscale;
+pub mod hetzner;
 mod http;
 mod metadata;
+mod rate_budget;
+mod read_share;
 mod secret;
 #[cfg(test)]
 mod test_gate;
@@ -84,6 +88,16 @@ pub enum ProviderError {
     /// retry: the node stopped being MASTER while the refresh ran.
     #[error("{operation}: not sent, this node no longer holds the instance's virtual IPs")]
     Withheld { operation: String },
+    /// A read not sent because the API's request budget is nearly spent
+    /// (`RateLimit-Remaining`): not a failure, and no retry before `wait`.
+    /// Why not a sleep inside the provider: the caller's refresh-timeout
+    /// would cut it, and the caller's log should say why it is quiet.
+    #[error("{operation}: not sent, {why}; next try in {:.1} s", .wait.as_secs_f64())]
+    Deferred {
+        operation: String,
+        why: String,
+        wait: Duration,
+    },
 }
 
 /// Why a retryable refresh failed: what an SRE's dashboard groups by.
@@ -100,6 +114,10 @@ pub enum Cause {
     /// An answer that could not be read: a broken body, unexpected JSON,
     /// an asynchronous operation that failed on the provider's side.
     Protocol,
+    /// The address is busy with an action already in flight (Hetzner's
+    /// 423 `locked` and 409 `conflict`, DigitalOcean's `locked: true`):
+    /// it clears by itself, and says nothing about this node.
+    Locked,
 }
 
 /// A failed refresh's class, one word, stable: the `reason` label of
@@ -111,6 +129,7 @@ pub enum Reason {
     RateLimited,
     ServerError,
     Protocol,
+    Locked,
     /// HTTP 401 or 403: this node's credentials.
     Auth,
     /// HTTP 404: the address or server is unknown to this account.
@@ -129,6 +148,7 @@ impl Reason {
             Reason::RateLimited => "429",
             Reason::ServerError => "5xx",
             Reason::Protocol => "protocol",
+            Reason::Locked => "locked",
             Reason::Auth => "auth",
             Reason::NotFound => "not_found",
             Reason::Rejected => "rejected",
@@ -144,8 +164,8 @@ impl std::fmt::Display for Reason {
 }
 
 impl ProviderError {
-    /// The failure's class; None for [`ProviderError::Withheld`], which is
-    /// no failure.
+    /// The failure's class; None for [`ProviderError::Withheld`] and
+    /// [`ProviderError::Deferred`], which are no failures.
     pub fn reason(&self) -> Option<Reason> {
         Some(match self {
             ProviderError::Rejected {
@@ -159,9 +179,10 @@ impl ProviderError {
                 Cause::RateLimited => Reason::RateLimited,
                 Cause::ServerError => Reason::ServerError,
                 Cause::Protocol => Reason::Protocol,
+                Cause::Locked => Reason::Locked,
             },
             ProviderError::Setup(_) => Reason::Setup,
-            ProviderError::Withheld { .. } => return None,
+            ProviderError::Withheld { .. } | ProviderError::Deferred { .. } => return None,
         })
     }
 
@@ -173,6 +194,7 @@ impl ProviderError {
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             ProviderError::Transient { retry_after, .. } => *retry_after,
+            ProviderError::Deferred { wait, .. } => Some(*wait),
             _ => None,
         }
     }
@@ -230,7 +252,8 @@ impl fmt::Display for Check {
 
 /// The one trait every cloud implements.
 pub trait Provider: Send + Sync {
-    /// Short name for logs (`cloudscale`, `exoscale`, `dry-run`).
+    /// Short name for logs (`cloudscale`, `exoscale`, `hetzner`,
+    /// `digitalocean`, `dry-run`).
     fn name(&self) -> &'static str;
 
     /// Who "here" is, for logs (a server UUID, an instance ID).

@@ -99,3 +99,46 @@ where
         delay = (delay * 2).min(Duration::from_secs(2));
     }
 }
+
+/// Per try: the service is link-local and answers in milliseconds when up.
+const PER_TRY: Duration = Duration::from_secs(5);
+/// An id is a few digits; anything longer is not the id.
+const MAX_ID: usize = 4 << 10;
+
+/// A numeric id served as plain text at `path` under `base_url`
+/// (Hetzner's `instance-id`, DigitalOcean's droplet `id`), retried for
+/// `budget`. `key` names the setting that makes the look-up unnecessary.
+pub(crate) async fn plain_id(
+    client: &reqwest::Client,
+    provider: &str,
+    base_url: &str,
+    path: &str,
+    key: &str,
+    budget: Duration,
+) -> Result<u64, ProviderError> {
+    let url = format!("{}{path}", crate::http::with_slash(base_url));
+    check_base(provider, &url, base_url)?;
+    let attempt = || async {
+        let body = get(client, &url, PER_TRY, MAX_ID).await?;
+        let text = String::from_utf8_lossy(&body);
+        text.trim().parse::<u64>().map_err(|_| {
+            Failure::Fatal(format!(
+                "GET {url} is not a numeric id: {:?}",
+                crate::http::one_line(&text, 60)
+            ))
+        })
+    };
+    let found = retry(
+        budget,
+        attempt,
+        |last| tracing::debug!(%url, error = %last, "metadata not available yet, retrying"),
+    )
+    .await;
+    found.map_err(|failure| match failure {
+        Failure::Fatal(msg) => ProviderError::Setup(format!("{provider}: {msg}; set {key}")),
+        Failure::Retry(last) => ProviderError::Setup(format!(
+            "{provider}: cannot learn this node's id from GET {url} within {} s ({last}); set {key}",
+            budget.as_secs()
+        )),
+    })
+}

@@ -59,6 +59,15 @@ impl Secret {
             ProviderError::Withheld { operation } => ProviderError::Withheld {
                 operation: self.redact(operation),
             },
+            ProviderError::Deferred {
+                operation,
+                why,
+                wait,
+            } => ProviderError::Deferred {
+                operation: self.redact(operation),
+                why: self.redact(why),
+                wait,
+            },
         }
     }
 }

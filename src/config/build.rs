@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use super::credentials::Credential;
 use super::locate::{locate, KeyPath, Step, Target};
 use super::raw::RawConfig;
-use super::values::{AnyDuration, NonEmpty, SecretValue};
+use super::values::{AnyDuration, IdValue, NonEmpty, SecretValue};
 use super::*;
 use crate::rules::{RuleError, RuleErrorKind};
 
@@ -20,7 +20,10 @@ pub(super) fn build(
         ConfigError::invalid(
             path,
             Some("provider"),
-            "missing; set `provider: cloudscale` or `provider: exoscale`",
+            format!(
+                "missing; set `provider: NAME` ({})",
+                super::values::PROVIDERS
+            ),
         )
     })?;
     let keepalived_config = match raw.keepalived_config {
@@ -30,17 +33,24 @@ pub(super) fn build(
         None => PathBuf::from(DEFAULT_KEEPALIVED_CONFIG),
     };
     let default_timeout = match provider {
-        ProviderKind::Exoscale => DEFAULT_EXOSCALE_REFRESH_TIMEOUT,
+        // An asynchronous action to wait for, like Exoscale's operations.
+        ProviderKind::Exoscale | ProviderKind::Hetzner | ProviderKind::DigitalOcean => {
+            DEFAULT_EXOSCALE_REFRESH_TIMEOUT
+        }
         ProviderKind::Cloudscale => DEFAULT_REFRESH_TIMEOUT,
     };
     let back_off = raw.back_off.unwrap_or_default();
     let defaults = BackOff::default();
     let cloudscale = raw.cloudscale.unwrap_or_default();
     let exoscale = raw.exoscale.unwrap_or_default();
+    let hetzner = raw.hetzner.unwrap_or_default();
+    let digitalocean = raw.digitalocean.unwrap_or_default();
     let inline = |s: &Option<SecretValue>| s.as_ref().and_then(|s| s.0.clone());
     let inline_secret = inline(&cloudscale.token).is_some()
         || inline(&exoscale.key).is_some()
-        || inline(&exoscale.secret).is_some();
+        || inline(&exoscale.secret).is_some()
+        || inline(&hetzner.token).is_some()
+        || inline(&digitalocean.token).is_some();
     let mut warnings = Vec::new();
     let mut resolve = |credential: &Credential,
                        value: &Option<SecretValue>,
@@ -73,6 +83,24 @@ pub(super) fn build(
         exoscale.secret_file,
         ProviderKind::Exoscale,
     )?;
+    let hetzner_token = resolve(
+        &HETZNER_TOKEN,
+        &hetzner.token,
+        hetzner.token_file,
+        ProviderKind::Hetzner,
+    )?;
+    let digitalocean_token = resolve(
+        &DIGITALOCEAN_TOKEN,
+        &digitalocean.token,
+        digitalocean.token_file,
+        ProviderKind::DigitalOcean,
+    )?;
+    let ids = |map: Option<BTreeMap<String, IdValue>>| -> BTreeMap<String, u64> {
+        map.unwrap_or_default()
+            .into_iter()
+            .map(|(host, id)| (host, id.0))
+            .collect()
+    };
     let context: BTreeMap<String, String> = raw
         .context
         .unwrap_or_default()
@@ -138,6 +166,24 @@ pub(super) fn build(
             key: exoscale_key,
             secret: exoscale_secret,
             instance_id: exoscale.instance_id.and_then(|u| u.0),
+        },
+        hetzner: Hetzner {
+            endpoint: hetzner.endpoint.map_or_else(
+                || floaty_providers::hetzner::DEFAULT_ENDPOINT.to_string(),
+                |e| e.0,
+            ),
+            token: hetzner_token,
+            server_id: hetzner.server_id.map(|i| i.0),
+            hostname_to_server_id: ids(hetzner.hostname_to_server_id),
+        },
+        digitalocean: DigitalOcean {
+            endpoint: digitalocean.endpoint.map_or_else(
+                || floaty_providers::digitalocean::DEFAULT_ENDPOINT.to_string(),
+                |e| e.0,
+            ),
+            token: digitalocean_token,
+            droplet_id: digitalocean.droplet_id.map(|i| i.0),
+            hostname_to_droplet_id: ids(digitalocean.hostname_to_droplet_id),
         },
         ca_file,
         rules,

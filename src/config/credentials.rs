@@ -12,6 +12,8 @@ use super::ConfigError;
 pub const ENV_CLOUDSCALE_TOKEN: &str = "FLOATY_CLOUDSCALE_TOKEN";
 pub const ENV_EXOSCALE_KEY: &str = "FLOATY_EXOSCALE_KEY";
 pub const ENV_EXOSCALE_SECRET: &str = "FLOATY_EXOSCALE_SECRET";
+pub const ENV_HETZNER_TOKEN: &str = "FLOATY_HETZNER_TOKEN";
+pub const ENV_DIGITALOCEAN_TOKEN: &str = "FLOATY_DIGITALOCEAN_TOKEN";
 
 /// A secret file larger than this is not a token: refuse it rather than
 /// send megabytes in a header.
@@ -57,6 +59,18 @@ pub(super) const EXOSCALE_SECRET: Credential = Credential {
     section: "exoscale",
     key: "secret",
     env_var: ENV_EXOSCALE_SECRET,
+    check: |_| Ok(()),
+};
+pub(super) const HETZNER_TOKEN: Credential = Credential {
+    section: "hetzner",
+    key: "token",
+    env_var: ENV_HETZNER_TOKEN,
+    check: |_| Ok(()),
+};
+pub(super) const DIGITALOCEAN_TOKEN: Credential = Credential {
+    section: "digitalocean",
+    key: "token",
+    env_var: ENV_DIGITALOCEAN_TOKEN,
     check: |_| Ok(()),
 };
 

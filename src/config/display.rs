@@ -97,6 +97,30 @@ impl fmt::Display for Config {
                 }
                 Ok(())
             }
+            ProviderKind::Hetzner => {
+                let h = &self.hetzner;
+                writeln!(f, "hetzner:")?;
+                writeln!(f, "  endpoint: {}", h.endpoint)?;
+                writeln!(f, "  token: {}", secret(&h.token))?;
+                writeln!(
+                    f,
+                    "  server-id: {}",
+                    opt(h.server_id.map(|i| i.to_string()))
+                )?;
+                ids(f, "hostname-to-server-id", &h.hostname_to_server_id)
+            }
+            ProviderKind::DigitalOcean => {
+                let d = &self.digitalocean;
+                writeln!(f, "digitalocean:")?;
+                writeln!(f, "  endpoint: {}", d.endpoint)?;
+                writeln!(f, "  token: {}", secret(&d.token))?;
+                writeln!(
+                    f,
+                    "  droplet-id: {}",
+                    opt(d.droplet_id.map(|i| i.to_string()))
+                )?;
+                ids(f, "hostname-to-droplet-id", &d.hostname_to_droplet_id)
+            }
             ProviderKind::Exoscale => {
                 let e = &self.exoscale;
                 writeln!(f, "exoscale:")?;
@@ -112,4 +136,20 @@ impl fmt::Display for Config {
             }
         }
     }
+}
+
+/// A `hostname-to-*-id` map, one host per line.
+fn ids(
+    f: &mut fmt::Formatter<'_>,
+    key: &str,
+    map: &std::collections::BTreeMap<String, u64>,
+) -> fmt::Result {
+    write!(f, "  {key}:")?;
+    if map.is_empty() {
+        write!(f, " {{}}")?;
+    }
+    for (host, id) in map {
+        write!(f, "\n    {host}: {id}")?;
+    }
+    Ok(())
 }

@@ -51,12 +51,18 @@ mod yaml_error;
 
 pub use crate::lock::LockTemplate;
 pub use ca_file::{CaFile, MAX_CA_FILE};
-pub use credentials::{ENV_CLOUDSCALE_TOKEN, ENV_EXOSCALE_KEY, ENV_EXOSCALE_SECRET};
+pub use credentials::{
+    ENV_CLOUDSCALE_TOKEN, ENV_DIGITALOCEAN_TOKEN, ENV_EXOSCALE_KEY, ENV_EXOSCALE_SECRET,
+    ENV_HETZNER_TOKEN,
+};
 pub use error::ConfigError;
 pub use stop::{stop_settings, StopSettings};
 pub use values::{MIN_BACK_OFF, MIN_REFRESH_INTERVAL, MIN_TIMEOUT};
 
-use credentials::{readable_by_others, CLOUDSCALE_TOKEN, EXOSCALE_KEY, EXOSCALE_SECRET};
+use credentials::{
+    readable_by_others, CLOUDSCALE_TOKEN, DIGITALOCEAN_TOKEN, EXOSCALE_KEY, EXOSCALE_SECRET,
+    HETZNER_TOKEN,
+};
 use raw::RawConfig;
 use yaml_error::{secret_values, yaml_error};
 
@@ -103,6 +109,8 @@ pub struct Config {
     pub provider: ProviderKind,
     pub cloudscale: Cloudscale,
     pub exoscale: Exoscale,
+    pub hetzner: Hetzner,
+    pub digitalocean: DigitalOcean,
     /// `ca-file`: trusted by the provider on top of the built-in roots.
     pub ca_file: Option<CaFile>,
     /// Commands run on events (`rules:`), context already filled in.
@@ -228,6 +236,8 @@ impl<'de> Deserialize<'de> for VerifyMaster {
 pub enum ProviderKind {
     Cloudscale,
     Exoscale,
+    Hetzner,
+    DigitalOcean,
 }
 
 impl ProviderKind {
@@ -235,6 +245,8 @@ impl ProviderKind {
         match self {
             ProviderKind::Cloudscale => "cloudscale",
             ProviderKind::Exoscale => "exoscale",
+            ProviderKind::Hetzner => "hetzner",
+            ProviderKind::DigitalOcean => "digitalocean",
         }
     }
 }
@@ -272,6 +284,24 @@ pub struct Exoscale {
     pub key: Option<Secret>,
     pub secret: Option<Secret>,
     pub instance_id: Option<Uuid>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Hetzner {
+    /// The API base (`https://api.hetzner.cloud/v1`), as written.
+    pub endpoint: String,
+    pub token: Option<Secret>,
+    pub server_id: Option<u64>,
+    pub hostname_to_server_id: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DigitalOcean {
+    /// The API base (`https://api.digitalocean.com/v2`), as written.
+    pub endpoint: String,
+    pub token: Option<Secret>,
+    pub droplet_id: Option<u64>,
+    pub hostname_to_droplet_id: BTreeMap<String, u64>,
 }
 
 /// floaty.yml is a few KiB; a file beyond this is the wrong file (or
@@ -340,11 +370,16 @@ pub fn parse_with_env(
     // positions, which deserializing from the Value would lose; these two
     // are the only reads.
     let value = match serde_yaml::from_str::<serde_yaml::Value>(text) {
-        Ok(serde_yaml::Value::Null) => return Err(ConfigError::invalid(
-            path,
-            None,
-            "the file is empty; it needs at least `provider: cloudscale` or `provider: exoscale`",
-        )),
+        Ok(serde_yaml::Value::Null) => {
+            return Err(ConfigError::invalid(
+                path,
+                None,
+                format!(
+                    "the file is empty; it needs at least `provider: NAME` ({})",
+                    values::PROVIDERS
+                ),
+            ))
+        }
         Ok(value) => Some(value),
         Err(_) => None,
     };
@@ -388,6 +423,8 @@ fn name_the_rule(err: ConfigError, name: Option<&str>) -> ConfigError {
 pub enum RunCredentials {
     Cloudscale { token: Secret },
     Exoscale { key: Secret, secret: Secret },
+    Hetzner { token: Secret },
+    DigitalOcean { token: Secret },
 }
 
 impl Config {
@@ -410,6 +447,24 @@ impl Config {
                     EXOSCALE_SECRET.missing(&self.path, "your Exoscale API secret")
                 })?;
                 Ok(RunCredentials::Exoscale { key, secret })
+            }
+            ProviderKind::Hetzner => {
+                let token = self.hetzner.token.clone().ok_or_else(|| {
+                    HETZNER_TOKEN.missing(
+                        &self.path,
+                        "a Read & Write API token of the servers' Hetzner Cloud project",
+                    )
+                })?;
+                Ok(RunCredentials::Hetzner { token })
+            }
+            ProviderKind::DigitalOcean => {
+                let token = self.digitalocean.token.clone().ok_or_else(|| {
+                    DIGITALOCEAN_TOKEN.missing(
+                        &self.path,
+                        "a DigitalOcean API token with reserved_ip:update",
+                    )
+                })?;
+                Ok(RunCredentials::DigitalOcean { token })
             }
         }
     }

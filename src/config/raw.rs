@@ -41,6 +41,8 @@ pub(super) struct RawConfig {
     pub(super) metrics_listen: Option<NonEmpty>,
     pub(super) cloudscale: Option<RawCloudscale>,
     pub(super) exoscale: Option<RawExoscale>,
+    pub(super) hetzner: Option<RawHetzner>,
+    pub(super) digitalocean: Option<RawDigitalOcean>,
     pub(super) rules: Option<Vec<crate::rules::RawRule>>,
     /// Free user strings for rule templates (`{context.KEY}`).
     pub(super) context: Option<BTreeMap<String, crate::rules::ContextValue>>,
@@ -81,13 +83,41 @@ pub(super) struct RawCloudscale {
     expecting = "a mapping with endpoint, zone, key, key-file, secret, secret-file, instance-id"
 )]
 pub(super) struct RawExoscale {
-    pub(super) endpoint: Option<ExoscaleEndpoint>,
+    pub(super) endpoint: Option<ApiBase>,
     pub(super) zone: Option<OptionalText>,
     pub(super) key: Option<SecretValue>,
     pub(super) key_file: Option<NonEmpty>,
     pub(super) secret: Option<SecretValue>,
     pub(super) secret_file: Option<NonEmpty>,
     pub(super) instance_id: Option<UuidValue>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(
+    deny_unknown_fields,
+    rename_all = "kebab-case",
+    expecting = "a mapping with endpoint, token, token-file, server-id, hostname-to-server-id"
+)]
+pub(super) struct RawHetzner {
+    pub(super) endpoint: Option<ApiBase>,
+    pub(super) token: Option<SecretValue>,
+    pub(super) token_file: Option<NonEmpty>,
+    pub(super) server_id: Option<IdValue>,
+    pub(super) hostname_to_server_id: Option<BTreeMap<String, IdValue>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(
+    deny_unknown_fields,
+    rename_all = "kebab-case",
+    expecting = "a mapping with endpoint, token, token-file, droplet-id, hostname-to-droplet-id"
+)]
+pub(super) struct RawDigitalOcean {
+    pub(super) endpoint: Option<ApiBase>,
+    pub(super) token: Option<SecretValue>,
+    pub(super) token_file: Option<NonEmpty>,
+    pub(super) droplet_id: Option<IdValue>,
+    pub(super) hostname_to_droplet_id: Option<BTreeMap<String, IdValue>>,
 }
 
 /// Keys that belong in a section, for the hint when one is written at the top.
@@ -121,6 +151,26 @@ pub(super) const SECTION_KEYS: &[(&str, &[&str])] = &[
             "secret",
             "secret-file",
             "instance-id",
+        ],
+    ),
+    (
+        "hetzner",
+        &[
+            "endpoint",
+            "token",
+            "token-file",
+            "server-id",
+            "hostname-to-server-id",
+        ],
+    ),
+    (
+        "digitalocean",
+        &[
+            "endpoint",
+            "token",
+            "token-file",
+            "droplet-id",
+            "hostname-to-droplet-id",
         ],
     ),
 ];

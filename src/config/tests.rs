@@ -202,13 +202,13 @@ fn numeric_token_is_text_as_in_go() {
 fn provider_errors() {
     assert_eq!(
         err("lock-timeout: 5s\n"),
-        "/etc/floaty.yml: provider: missing; set `provider: cloudscale` or `provider: exoscale`"
+        "/etc/floaty.yml: provider: missing; set `provider: NAME` (cloudscale, exoscale, hetzner or digitalocean)"
     );
     assert!(err("provider: ''\n").contains("provider: missing"));
     let e = err("provider: aws\n");
     assert_eq!(
             e,
-            "/etc/floaty.yml: line 1, column 11: provider: \"aws\" is not a supported provider (write cloudscale or exoscale)"
+            "/etc/floaty.yml: line 1, column 11: provider: \"aws\" is not a supported provider (write cloudscale, exoscale, hetzner or digitalocean)"
         );
     assert!(err("provider: Cloudscale\n").contains("did you mean `cloudscale`?"));
 }
@@ -245,7 +245,10 @@ fn unknown_keys() {
     let e = err("provider: cloudscale\ncloudscale:\n  tokn: abcdefgh\n");
     assert!(e.contains("line 3, column 3: unknown key `cloudscale.tokn` (known keys in `cloudscale`: endpoint, token, token-file, server-uuid, hostname-to-server-uuid; did you mean `cloudscale.token`?)"), "{e}");
     let e = err("provider: cloudscale\ntoken: abcdefgh\n");
-    assert!(e.contains("did you mean `cloudscale.token`?"), "{e}");
+    assert!(
+        e.contains("did you mean `cloudscale.token` or `hetzner.token` or `digitalocean.token`?"),
+        "{e}"
+    );
     assert!(!e.contains("abcdefgh"), "{e}");
     let e = err("provider: exoscale\nback-off:\n  multiplyer: 2\n");
     assert!(e.contains("did you mean `back-off.multiplier`?"), "{e}");
@@ -1148,4 +1151,59 @@ fn ca_file_errors_name_the_file_the_key_and_the_fix() {
     // root, who runs these tests, it would read fine.)
     let e = parse_in(dir.path(), "provider: cloudscale\nca-file: ''\n", &no_env).unwrap_err();
     assert!(e.contains("ca-file: empty"), "{e}");
+}
+
+#[test]
+fn hetzner_and_digitalocean_sections() {
+    let c = ok("provider: hetzner\n\
+                hetzner:\n  token: hc-tok-123\n  server-id: 4294967301\n  \
+                hostname-to-server-id:\n    lb1: 4294967301\n    lb2: 42\n");
+    assert_eq!(c.provider, ProviderKind::Hetzner);
+    assert_eq!(c.hetzner.endpoint, "https://api.hetzner.cloud/v1");
+    assert_eq!(c.hetzner.server_id, Some(4_294_967_301), "64-bit ids");
+    assert_eq!(c.hetzner.hostname_to_server_id.get("lb2"), Some(&42));
+    assert_eq!(c.refresh_timeout, Duration::from_secs(15), "an action to wait for");
+    assert!(matches!(
+        c.run_credentials(),
+        Ok(RunCredentials::Hetzner { token }) if token.expose() == "hc-tok-123"
+    ));
+    let c = ok("provider: digitalocean\n\
+                digitalocean:\n  endpoint: http://127.0.0.1:9/v2\n  droplet-id: 3000000001\n");
+    assert_eq!(c.digitalocean.endpoint, "http://127.0.0.1:9/v2");
+    assert_eq!(c.digitalocean.droplet_id, Some(3_000_000_001));
+    let e = c.run_credentials().expect_err("no token").to_string();
+    assert!(
+        e.contains("digitalocean.token: missing")
+            && e.contains("digitalocean.token-file")
+            && e.contains("FLOATY_DIGITALOCEAN_TOKEN"),
+        "{e}"
+    );
+    let env = |name: &str| (name == "FLOATY_HETZNER_TOKEN").then(|| "from-env".to_string());
+    let c = parse_with_env("provider: hetzner\n", Path::new(FILE), &env).expect("config");
+    assert!(matches!(
+        c.run_credentials(),
+        Ok(RunCredentials::Hetzner { token }) if token.expose() == "from-env"
+    ));
+}
+
+#[test]
+fn hetzner_and_digitalocean_mistakes_are_named() {
+    let e = err("provider: hetzner\nhetzner:\n  server-id: lb1\n");
+    assert!(
+        e.contains("line 3") && e.contains("hetzner.server-id") && e.contains("not an id"),
+        "{e}"
+    );
+    let e = err("provider: digitalocean\ndigitalocean:\n  droplet-id: 0\n");
+    assert!(e.contains("0 is no id"), "{e}");
+    let e = err("provider: hetzner\nhetzner:\n  server-uuid: 42\n");
+    assert!(e.contains("unknown key") && e.contains("server-id"), "{e}");
+    let e = err("provider: hcloud\n");
+    assert!(e.contains("did you mean `hetzner`"), "{e}");
+    let e = err("provider: DigitalOcean\n");
+    assert!(e.contains("did you mean `digitalocean`"), "{e}");
+    let e = err("provider: hetzner\nhetzner:\n  endpoint: ftp://x\n");
+    assert!(e.contains("hetzner.endpoint") && e.contains("not an http(s) URL"), "{e}");
+    let e = err("provider: hetzner\nhetzner:\n  token: \"a b\"\n");
+    assert!(e.contains("hetzner.token") && e.contains("whitespace"), "{e}");
+    assert!(!e.contains("a b"), "the token is never quoted: {e}");
 }

@@ -184,13 +184,34 @@ impl<'de> Deserialize<'de> for Endpoint {
     }
 }
 
-/// Exoscale's endpoint is the whole API base (`https://api-ZONE.exoscale.com/v2`);
-/// the provider drops a trailing `/` and ignores vshn/floaty's v1 URLs.
-pub(super) struct ExoscaleEndpoint(pub(super) String);
+/// An endpoint that is the whole API base, version path included
+/// (`https://api-ZONE.exoscale.com/v2`, `https://api.hetzner.cloud/v1`);
+/// the provider adds the `/` it needs (and Exoscale's ignores vshn/floaty's
+/// v1 URLs).
+pub(super) struct ApiBase(pub(super) String);
 
-impl<'de> Deserialize<'de> for ExoscaleEndpoint {
+impl<'de> Deserialize<'de> for ApiBase {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        text(d, "an http(s) URL", |s| check_url(s).map(ExoscaleEndpoint))
+        text(d, "an http(s) URL", |s| check_url(s).map(ApiBase))
+    }
+}
+
+/// A server's or droplet's integer id (Hetzner, DigitalOcean): 64 bits,
+/// as real ones exceed 2^31.
+pub(super) struct IdValue(pub(super) u64);
+
+impl<'de> Deserialize<'de> for IdValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        text(d, "a whole number like 4711", |s| {
+            match s.trim().parse::<u64>() {
+            Ok(0) => Err("0 is no id; write the id the cloud shows (e.g. 4711), or remove the key to ask the metadata service".to_string()),
+            Ok(n) => Ok(IdValue(n)),
+            Err(_) => Err(format!(
+                "{:?} is not an id; write the whole number the cloud shows, e.g. 4711",
+                crate::text::shown(s)
+            )),
+        }
+        })
     }
 }
 
@@ -253,23 +274,30 @@ impl<'de> Deserialize<'de> for DemoteBy {
     }
 }
 
+/// Every value `provider:` takes, for messages.
+pub(super) const PROVIDERS: &str = "cloudscale, exoscale, hetzner or digitalocean";
+
 /// `provider:`; empty counts as missing, like in vshn/floaty.
 pub(super) struct ProviderValue(pub(super) Option<ProviderKind>);
 
 impl<'de> Deserialize<'de> for ProviderValue {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        text(d, "cloudscale or exoscale", |s| match s {
+        text(d, PROVIDERS, |s| match s {
             "" => Ok(ProviderValue(None)),
             "cloudscale" => Ok(ProviderValue(Some(ProviderKind::Cloudscale))),
             "exoscale" => Ok(ProviderValue(Some(ProviderKind::Exoscale))),
+            "hetzner" => Ok(ProviderValue(Some(ProviderKind::Hetzner))),
+            "digitalocean" => Ok(ProviderValue(Some(ProviderKind::DigitalOcean))),
             other => {
                 let hint = match other.trim().to_ascii_lowercase().as_str() {
                     "cloudscale" => "; did you mean `cloudscale`?",
                     "exoscale" => "; did you mean `exoscale`?",
+                    "hetzner" | "hcloud" | "hetzner-cloud" => "; did you mean `hetzner`?",
+                    "digitalocean" | "digital-ocean" | "do" => "; did you mean `digitalocean`?",
                     _ => "",
                 };
                 Err(format!(
-                    "{other:?} is not a supported provider (write cloudscale or exoscale{hint})"
+                    "{other:?} is not a supported provider (write {PROVIDERS}{hint})"
                 ))
             }
         })

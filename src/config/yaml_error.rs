@@ -205,6 +205,8 @@ pub(super) fn secret_values(root: &serde_yaml::Value) -> Vec<String> {
         ("cloudscale", "token"),
         ("exoscale", "key"),
         ("exoscale", "secret"),
+        ("hetzner", "token"),
+        ("digitalocean", "token"),
     ] {
         let value = root.get(section).and_then(|s| s.get(key));
         let text = match value {

@@ -76,7 +76,7 @@ impl Verdict {
             ProviderError::Rejected { .. } | ProviderError::Setup(_) => {
                 Verdict::NodeBroken(e.to_string())
             }
-            ProviderError::Transient { .. } => Verdict::NoNews,
+            ProviderError::Transient { .. } | ProviderError::Deferred { .. } => Verdict::NoNews,
         }
     }
 }
@@ -92,6 +92,8 @@ struct Streak {
 pub struct Health {
     plan: HealthPlan,
     inner: Mutex<Inner>,
+    /// The instance's address tasks read together (`beat.rs`).
+    beat: crate::beat::Beat,
 }
 
 #[derive(Debug, Default)]
@@ -117,6 +119,7 @@ impl Health {
                 demoted,
                 ..Inner::default()
             }),
+            beat: crate::beat::Beat::default(),
         }
     }
 
@@ -147,7 +150,7 @@ impl Health {
         if self.wants_recheck(addr) {
             RECHECK
         } else {
-            crate::backoff::jittered(interval, fastrand::f64())
+            self.beat.wait(interval)
         }
     }
 

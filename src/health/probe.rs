@@ -75,24 +75,28 @@ async fn probe_one(
             Some(why) => {
                 let why = format!("a MASTER call here would fail: {why}");
                 tracing::warn!(instance = %instance, address = %addr, "probe: {why}");
-                Verdict::NodeBroken(why)
+                (Verdict::NodeBroken(why), Duration::ZERO)
             }
             None => probe(&instance, addr, timeout, provider.as_ref(), &status).await,
         };
+        let (verdict, stay_away) = verdict;
         health.report(&instance, Some(addr), &verdict);
         status.flush_with(Some(health.track_value()));
-        tokio::time::sleep(health.next_wait(Some(addr), health.interval())).await;
+        let wait = health.next_wait(Some(addr), health.interval());
+        tokio::time::sleep(wait.max(stay_away)).await;
     }
 }
 
-/// One read of `addr`, never a write, sorted and logged.
+/// One read of `addr`, never a write, sorted and logged; and how long the
+/// API asked us to stay away (a 429's `Retry-After`, a deferred read), so
+/// that probing never burns the budget the MASTER's write needs.
 async fn probe(
     instance: &str,
     addr: IpAddr,
     timeout: Duration,
     provider: &dyn Provider,
     status: &Recorder,
-) -> Verdict {
+) -> (Verdict, Duration) {
     let (result, calls) = floaty_providers::calls::recorded(tokio::time::timeout(
         timeout,
         provider.refresh(addr, Mode::Verify, &ReadOnly),
@@ -117,5 +121,9 @@ async fn probe(
             tracing::debug!(instance, address = %addr, "probe: ready")
         }
     }
-    verdict
+    let stay_away = match &result {
+        Ok(Err(e)) => e.retry_after().unwrap_or_default(),
+        _ => Duration::ZERO,
+    };
+    (verdict, stay_away)
 }

@@ -231,6 +231,8 @@ impl Recorder {
                     }
                     true
                 }
+                // Nothing was sent: no news, and no failure.
+                Ok(Err(ProviderError::Deferred { .. })) => false,
                 Ok(Err(ProviderError::Withheld { .. })) => {
                     // The read found it elsewhere; nothing was written.
                     a.last_success = Some(t);

@@ -105,19 +105,7 @@ impl Cloudscale {
         let endpoint = with_slash(&settings.endpoint);
         http::check_url("cloudscale", "endpoint", &endpoint)?;
         let token = Secret::new(settings.token.expose().trim());
-        if token.expose().is_empty() {
-            return Err(ProviderError::Setup(
-                "cloudscale: the API token is empty".into(),
-            ));
-        }
-        let mut auth =
-            HeaderValue::from_str(&format!("Bearer {}", token.expose())).map_err(|_| {
-                ProviderError::Setup(
-                    "cloudscale: the API token contains characters not allowed in an HTTP header"
-                        .into(),
-                )
-            })?;
-        auth.set_sensitive(true);
+        let auth = http::bearer("cloudscale", &token)?;
         let ca = settings.ca.as_ref();
         let client = http::client(ca)?;
         let server = match &settings.server {

@@ -287,7 +287,9 @@ fn maybe_already_done(e: &ProviderError) -> bool {
     match e {
         ProviderError::Rejected { status, .. } => !matches!(status, 401 | 403 | 404),
         ProviderError::Transient { message, .. } => message.starts_with("operation "),
-        ProviderError::Setup(_) | ProviderError::Withheld { .. } => false,
+        ProviderError::Setup(_)
+        | ProviderError::Withheld { .. }
+        | ProviderError::Deferred { .. } => false,
     }
 }
 
