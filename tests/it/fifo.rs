@@ -528,6 +528,40 @@ fn shipped_fifo_example_is_valid() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("\"VI_1\""));
 }
 
+/// Every shipped floaty config example loads and passes `--check` as it
+/// is: an SRE copies them.
+#[test]
+fn every_shipped_config_example_passes_check() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let mut seen = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        // Prometheus alerting rules, checked by promtool (tests/promtool).
+        if !name.ends_with(".yml") || name == "floaty-alerts.yml" {
+            continue;
+        }
+        let out = Command::new(bin()).arg("--check").arg(&path).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        seen.push(name);
+    }
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            "digitalocean.yml",
+            "exoscale.yml",
+            "floaty-fifo.yml",
+            "floaty.yml",
+            "hetzner.yml"
+        ]
+    );
+}
+
 #[test]
 fn an_instance_added_to_keepalived_conf_later_is_found() {
     let (mock, w, fifo) = setup("");

@@ -55,6 +55,22 @@ fn keepalived_failover_moves_the_exoscale_elastic_ip() {
     failover(Cloud::Exoscale);
 }
 
+/// Hetzner: the assign is an action the mock completes only after a few
+/// polls, so "points at" is reached later than on cloudscale.
+#[test]
+#[cfg_attr(not(floaty_root_tests), ignore = "needs root, keepalived and ip")]
+fn keepalived_failover_moves_the_hetzner_floating_ip() {
+    failover(Cloud::Hetzner);
+}
+
+/// DigitalOcean: an action to poll, and a 422 for an address already on
+/// the droplet.
+#[test]
+#[cfg_attr(not(floaty_root_tests), ignore = "needs root, keepalived and ip")]
+fn keepalived_failover_moves_the_digitalocean_reserved_ip() {
+    failover(Cloud::DigitalOcean);
+}
+
 fn failover(cloud: Cloud) {
     let mut lab = match Lab::for_cloud(cloud) {
         Ok(lab) => lab,

@@ -12,7 +12,7 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 
-use crate::pair::lab::{secs, wait_until, Lab, Skip};
+use crate::pair::lab::{secs, wait_until, Cloud, Lab, Skip};
 use crate::support::{alive, bin, cmdline, pids};
 
 const CONVERGE: Duration = Duration::from_secs(15);
@@ -99,13 +99,29 @@ pub fn daemons(lab: &mut Lab, node: &str) -> Vec<i32> {
 #[test]
 #[cfg_attr(not(floaty_root_tests), ignore = "needs root, keepalived and ip")]
 fn keepalived_pair_feeds_the_fifo_daemon() {
-    let mut lab = match Lab::new() {
+    fifo(Cloud::Cloudscale);
+}
+
+#[test]
+#[cfg_attr(not(floaty_root_tests), ignore = "needs root, keepalived and ip")]
+fn keepalived_pair_feeds_the_fifo_daemon_on_hetzner() {
+    fifo(Cloud::Hetzner);
+}
+
+#[test]
+#[cfg_attr(not(floaty_root_tests), ignore = "needs root, keepalived and ip")]
+fn keepalived_pair_feeds_the_fifo_daemon_on_digitalocean() {
+    fifo(Cloud::DigitalOcean);
+}
+
+fn fifo(cloud: Cloud) {
+    let mut lab = match Lab::for_cloud(cloud) {
         Ok(lab) => lab,
         Err(Skip(why)) => panic!("cannot run the keepalived FIFO end-to-end test: {why}"),
     };
     use_fifo(&mut lab, true);
     let result = scenarios(&mut lab);
-    eprintln!("fifo e2e took {}", secs(lab.elapsed()));
+    eprintln!("fifo e2e ({cloud:?}) took {}", secs(lab.elapsed()));
     if let Err(e) = result {
         panic!("{e}");
     }

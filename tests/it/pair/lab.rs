@@ -156,7 +156,9 @@ impl Drop for Netns {
 /// keepalived.
 pub struct Node {
     pub name: &'static str,
-    pub uuid: &'static str,
+    /// The cloud's id of this node: a UUID on cloudscale and Exoscale, a
+    /// number on Hetzner and DigitalOcean.
+    pub id: &'static str,
     pub priority: u8,
     pub ns: Netns,
     /// veth address, e.g. 192.0.2.1
@@ -499,13 +501,31 @@ impl std::fmt::Display for Snapshot {
 pub enum Cloud {
     Cloudscale,
     Exoscale,
+    Hetzner,
+    DigitalOcean,
+}
+
+/// The mock that serves the nodes when it is not cloudscale's.
+pub enum OtherApi {
+    Exoscale(mock_cloud::Exoscale),
+    Hetzner(mock_cloud::Hetzner),
+    DigitalOcean(mock_cloud::DigitalOcean),
+}
+
+/// Hetzner server and DigitalOcean droplet ids of the nodes: above 2^31,
+/// as real ones are.
+pub const ID_A: &str = "4294967301";
+pub const ID_B: &str = "4294967302";
+
+fn numeric(id: &str) -> u64 {
+    id.parse().expect("a numeric id")
 }
 
 /// Two nodes, one mock API.
 pub struct Lab {
     pub mock: mock_cloud::Cloudscale,
-    /// Set for [`Cloud::Exoscale`]: then this mock serves the nodes.
-    pub exoscale: Option<mock_cloud::Exoscale>,
+    /// Set for every cloud but cloudscale: then this mock serves the nodes.
+    pub other: Option<OtherApi>,
     /// Clones of the listeners inside the namespaces, see `Drop`.
     listeners: Vec<TcpListener>,
     pub nodes: Vec<Node>,
@@ -567,15 +587,41 @@ impl Lab {
         for i in 0..instances {
             mock.add_floating_ip(&vip_of(i), Some(SERVER_B));
         }
-        let exoscale = (cloud == Cloud::Exoscale).then(|| {
-            let m = mock_cloud::Exoscale::start(EXO_KEY, EXO_SECRET).expect("start the mock API");
-            m.add_instance(SERVER_A, "lb-a");
-            m.add_instance(SERVER_B, "lb-b");
-            for i in 0..instances {
-                m.add_elastic_ip(&vip_of(i), &[SERVER_B]);
+        let other = match cloud {
+            Cloud::Cloudscale => None,
+            Cloud::Exoscale => {
+                let m = mock_cloud::Exoscale::start(EXO_KEY, EXO_SECRET)
+                    .expect("start the mock API");
+                m.add_instance(SERVER_A, "lb-a");
+                m.add_instance(SERVER_B, "lb-b");
+                for i in 0..instances {
+                    m.add_elastic_ip(&vip_of(i), &[SERVER_B]);
+                }
+                Some(OtherApi::Exoscale(m))
             }
-            m
-        });
+            Cloud::Hetzner => {
+                let m = mock_cloud::Hetzner::start(TOKEN).expect("start the mock API");
+                m.add_server(numeric(ID_A), "lb-a");
+                m.add_server(numeric(ID_B), "lb-b");
+                for i in 0..instances {
+                    m.add_floating_ip(&vip_of(i), Some(numeric(ID_B)));
+                }
+                Some(OtherApi::Hetzner(m))
+            }
+            Cloud::DigitalOcean => {
+                let m = mock_cloud::DigitalOcean::start(TOKEN).expect("start the mock API");
+                m.add_droplet(numeric(ID_A), "lb-a");
+                m.add_droplet(numeric(ID_B), "lb-b");
+                for i in 0..instances {
+                    m.add_reserved_ip(&vip_of(i), Some(numeric(ID_B)));
+                }
+                Some(OtherApi::DigitalOcean(m))
+            }
+        };
+        let (id_a, id_b) = match cloud {
+            Cloud::Cloudscale | Cloud::Exoscale => (SERVER_A, SERVER_B),
+            Cloud::Hetzner | Cloud::DigitalOcean => (ID_A, ID_B),
+        };
 
         // Namespaces first, so that a failure below still deletes them.
         let ns_a = Netns::create(&format!("{prefix}a"))
@@ -583,7 +629,7 @@ impl Lab {
         let ns_b = Netns::create(&format!("{prefix}b")).expect("second namespace");
         let mut lab = Lab {
             mock,
-            exoscale,
+            other,
             listeners: Vec::new(),
             nodes: Vec::new(),
             dir,
@@ -597,7 +643,7 @@ impl Lab {
         ])
         .expect("veth pair");
         for (i, (name, uuid, priority, ns)) in
-            [("a", SERVER_A, 150, ns_a), ("b", SERVER_B, 100, ns_b)]
+            [("a", id_a, 150, ns_a), ("b", id_b, 100, ns_b)]
                 .into_iter()
                 .enumerate()
         {
@@ -609,8 +655,10 @@ impl Lab {
             let port = listener.local_addr().expect("local address").port();
             lab.listeners
                 .push(listener.try_clone().expect("clone listener"));
-            match &lab.exoscale {
-                Some(exo) => exo.also_listen(listener),
+            match &lab.other {
+                Some(OtherApi::Exoscale(m)) => m.also_listen(listener),
+                Some(OtherApi::Hetzner(m)) => m.also_listen(listener),
+                Some(OtherApi::DigitalOcean(m)) => m.also_listen(listener),
                 None => lab.mock.also_listen(listener),
             }
             let node = lab.node_files(name, uuid, priority, ns, addr, port);
@@ -640,7 +688,7 @@ impl Lab {
     fn node_files(
         &self,
         name: &'static str,
-        uuid: &'static str,
+        id: &'static str,
         priority: u8,
         ns: Netns,
         addr: String,
@@ -687,15 +735,23 @@ impl Lab {
             );
         }
         fs::write(&conf, kconf).expect("keepalived.conf");
-        let api = match self.exoscale {
-            Some(_) => crate::exoscale::exoscale_yaml(
+        let api = match self.other {
+            Some(OtherApi::Exoscale(_)) => crate::exoscale::exoscale_yaml(
                 &format!("\"http://127.0.0.1:{port}/v2\""),
                 EXO_SECRET,
-                Some(uuid),
+                Some(id),
+            ),
+            Some(OtherApi::Hetzner(_)) => format!(
+                "provider: hetzner\n\
+                 hetzner:\n  endpoint: \"http://127.0.0.1:{port}/v1\"\n  token: {TOKEN}\n  server-id: {id}\n"
+            ),
+            Some(OtherApi::DigitalOcean(_)) => format!(
+                "provider: digitalocean\n\
+                 digitalocean:\n  endpoint: \"http://127.0.0.1:{port}/v2\"\n  token: {TOKEN}\n  droplet-id: {id}\n"
             ),
             None => format!(
                 "provider: cloudscale\n\
-                 cloudscale:\n  endpoint: \"http://127.0.0.1:{port}/\"\n  token: {TOKEN}\n  server-uuid: {uuid}\n"
+                 cloudscale:\n  endpoint: \"http://127.0.0.1:{port}/\"\n  token: {TOKEN}\n  server-uuid: {id}\n"
             ),
         };
         let yaml = format!(
@@ -714,7 +770,7 @@ impl Lab {
         fs::write(&yml, yaml).expect("floaty.yml");
         Node {
             name,
-            uuid,
+            id,
             priority,
             ns,
             addr,
@@ -746,20 +802,32 @@ impl Lab {
     /// For Exoscale: the sole instance the Elastic IP is attached to
     /// (`Some("many")` when several).
     pub fn api_points_to(&self) -> Option<&'static str> {
-        let uuid = match &self.exoscale {
-            Some(exo) => match exo.holders(VIP).as_slice() {
+        let id = match &self.other {
+            Some(OtherApi::Exoscale(exo)) => match exo.holders(VIP).as_slice() {
                 [] => return None,
                 [one] => one.clone(),
                 _ => return Some("many"),
             },
+            Some(OtherApi::Hetzner(m)) => m.server_of(VIP)?.to_string(),
+            Some(OtherApi::DigitalOcean(m)) => m.droplet_of(VIP)?.to_string(),
             None => self.mock.server_of(VIP)?,
         };
         Some(
             self.nodes
                 .iter()
-                .find(|n| n.uuid == uuid)
+                .find(|n| n.id == id)
                 .map_or("?", |n| n.name),
         )
+    }
+
+    /// The request log of the mock that serves the nodes.
+    pub fn requests(&self) -> Vec<mock_cloud::Request> {
+        match &self.other {
+            Some(OtherApi::Exoscale(m)) => m.requests(),
+            Some(OtherApi::Hetzner(m)) => m.requests(),
+            Some(OtherApi::DigitalOcean(m)) => m.requests(),
+            None => self.mock.requests(),
+        }
     }
 
     pub fn snapshot(&mut self) -> Snapshot {
@@ -854,11 +922,11 @@ impl Lab {
         for node in &self.nodes {
             let _ = writeln!(
                 out,
-                "===== node {} ({}, {}, uuid {}): keepalived output =====\n{}",
+                "===== node {} ({}, {}, id {}): keepalived output =====\n{}",
                 node.name,
                 node.ns.name,
                 node.addr,
-                node.uuid,
+                node.id,
                 node.keepalived_log()
             );
             let _ = writeln!(
@@ -870,11 +938,7 @@ impl Lab {
         }
         let _ = writeln!(out, "===== mock API requests =====");
         let t0 = self.started;
-        let requests = match &self.exoscale {
-            Some(exo) => exo.requests(),
-            None => self.mock.requests(),
-        };
-        for r in requests {
+        for r in self.requests() {
             let at = r.at.saturating_duration_since(t0);
             let _ = writeln!(
                 out,

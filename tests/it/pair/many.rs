@@ -176,7 +176,7 @@ fn other(node: &str) -> &'static str {
 }
 
 fn uuid_of(lab: &mut Lab, node: &str) -> &'static str {
-    lab.node(node).uuid
+    lab.node(node).id
 }
 
 /// Whether every address points at `uuid` in the mock.
@@ -335,7 +335,7 @@ fn no_write_after_the_vip_left(
     since: Instant,
 ) -> Result<(), String> {
     let nodes: Vec<(&'static str, &'static str)> =
-        lab.nodes.iter().map(|n| (n.name, n.uuid)).collect();
+        lab.nodes.iter().map(|n| (n.name, n.id)).collect();
     let mut late = Vec::new();
     let mut worst = Duration::ZERO;
     let (mut checked, mut after) = (0, 0);
