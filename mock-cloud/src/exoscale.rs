@@ -21,7 +21,9 @@ use ring::hmac;
 use serde_json::{json, Value};
 
 use crate::fault::{self, Fault, FaultRule};
-use crate::http::{percent_decode, Handler, RawRequest, Reply, Response, Served, Watched};
+use crate::http::{
+    percent_decode, query_pairs, Handler, RawRequest, Reply, Response, Served, Watched,
+};
 use crate::Request;
 
 /// How long operations stay `pending` unless told otherwise.
@@ -387,22 +389,6 @@ fn route(
     query: Option<&str>,
 ) -> Reply {
     Reply::now(api(state, req, raw_path, path, query))
-}
-
-/// Splits a query string into decoded pairs.
-fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
-    query
-        .unwrap_or_default()
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (n, v) = p.split_once('=').unwrap_or((p, ""));
-            (
-                percent_decode(&n.replace('+', " ")),
-                percent_decode(&v.replace('+', " ")),
-            )
-        })
-        .collect()
 }
 
 /// Checks the `Authorization` header the way the API does; the error

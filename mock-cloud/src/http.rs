@@ -639,8 +639,11 @@ pub(crate) fn reason(status: u16) -> &'static str {
         403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
+        409 => "Conflict",
         413 => "Content Too Large",
         415 => "Unsupported Media Type",
+        422 => "Unprocessable Content",
+        423 => "Locked",
         429 => "Too Many Requests",
         431 => "Request Header Fields Too Large",
         500 => "Internal Server Error",
@@ -707,6 +710,31 @@ pub(crate) fn percent_decode(s: &str) -> String {
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Splits a query string into decoded pairs, in order (repeated names,
+/// as in Hetzner's `?id=1&id=2`, stay separate).
+pub(crate) fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
+    query
+        .unwrap_or_default()
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (n, v) = p.split_once('=').unwrap_or((p, ""));
+            (
+                percent_decode(&n.replace('+', " ")),
+                percent_decode(&v.replace('+', " ")),
+            )
+        })
+        .collect()
+}
+
+/// Whether a request's `Content-Type` says JSON (parameters such as
+/// `charset` aside).
+pub(crate) fn is_json(req: &RawRequest) -> bool {
+    let content_type = req.header("content-type").unwrap_or_default();
+    let media = content_type.split(';').next().unwrap_or_default().trim();
+    media.eq_ignore_ascii_case("application/json")
 }
 
 #[cfg(test)]
@@ -777,6 +805,20 @@ mod tests {
             let _ = parse(&data);
             let _ = percent_decode(&String::from_utf8_lossy(&data));
         }
+    }
+
+    #[test]
+    fn query_pairs_keep_order_and_repeats() {
+        assert_eq!(
+            query_pairs(Some("id=1&id=2&name=a+b%2Fc&flag")),
+            [
+                ("id".to_string(), "1".to_string()),
+                ("id".into(), "2".into()),
+                ("name".into(), "a b/c".into()),
+                ("flag".into(), String::new()),
+            ]
+        );
+        assert!(query_pairs(None).is_empty());
     }
 
     #[test]

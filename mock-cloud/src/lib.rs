@@ -17,16 +17,23 @@ use std::time::Instant;
 /// separately and stay exact.
 const MAX_LOG: usize = 50_000;
 
+mod clock;
 mod cloudscale;
+pub mod digitalocean;
 pub mod exoscale;
 mod fault;
+pub mod hetzner;
 mod http;
+mod ids;
 mod metadata;
+mod ratelimit;
 mod tls;
 
 pub use cloudscale::{Cloudscale, State};
+pub use digitalocean::{DigitalOcean, DigitalOceanState};
 pub use exoscale::Exoscale;
 pub use fault::Fault;
+pub use hetzner::{AssignedConflict, Hetzner, HetznerState};
 pub use metadata::{ExoscalePaths, Metadata};
 
 /// One request as a mock received it, for assertions.
@@ -45,6 +52,9 @@ pub struct Request {
     pub user_agent: Option<String>,
     /// The body, lossily decoded.
     pub body: String,
+    /// The request budget left as the answer told it (`RateLimit-Remaining`);
+    /// None for mocks without a budget and for answers a fault made.
+    pub rate_remaining: Option<u64>,
 }
 
 impl Request {
@@ -65,6 +75,7 @@ impl Request {
             content_type: raw.header("content-type").map(str::to_string),
             user_agent: raw.header("user-agent").map(str::to_string),
             body: String::from_utf8_lossy(&raw.body).into_owned(),
+            rate_remaining: None,
         }
     }
 

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use mock_cloud::{Cloudscale, Exoscale, Metadata};
+use mock_cloud::{Cloudscale, DigitalOcean, Exoscale, Hetzner, Metadata};
 
 const USAGE: &str = "\
 usage:
@@ -24,6 +24,13 @@ usage:
   floaty-mock-cloud exoscale [--listen ADDR:PORT] --key KEY --secret SECRET
                              [--server ID[=NAME]]... [--floating-ip IP[=ID]]... [--tls-ca-out PATH]
   floaty-mock-cloud exoscale-metadata [--listen ADDR:PORT] --uuid INSTANCE-ID [--zone ZONE]
+  floaty-mock-cloud hetzner [--listen ADDR:PORT] --token TOKEN [--read-only-token TOKEN]...
+                            [--server ID[=NAME]]... [--floating-ip IP[=SERVER-ID]]... [--tls-ca-out PATH]
+  floaty-mock-cloud hetzner-metadata [--listen ADDR:PORT] --id SERVER-ID
+  floaty-mock-cloud digitalocean [--listen ADDR:PORT] --token TOKEN [--read-only-token TOKEN]...
+                                 [--droplet ID[=NAME]]... [--reserved-ip IP[=DROPLET-ID]]...
+                                 [--tls-ca-out PATH]
+  floaty-mock-cloud digitalocean-metadata [--listen ADDR:PORT] --id DROPLET-ID
 
 --listen defaults to 127.0.0.1:0 (a free port). The first line of stdout is the base URL.
 --tls-ca-out serves HTTPS with a certificate from a test CA made at start-up and writes that
@@ -31,7 +38,11 @@ CA's PEM to PATH (floaty's ca-file), before the URL is printed.
 --state-file is rewritten atomically after each change: {\"IP\": \"SERVER-UUID\" or null, ...}.
 Test controls: GET /_mock/state, PUT /_mock/fault, PUT /_mock/floating-ips/IP (see the crate docs);
 exoscale answers GET /_mock/state only. For exoscale, --server is an instance and
---floating-ip an Elastic IP (=ID: attached to that instance).";
+--floating-ip an Elastic IP (=ID: attached to that instance).
+hetzner and digitalocean take numeric ids; a hetzner --floating-ip is an IPv4 address or an
+IPv6 network (2001:db8:1::/64). Both answer GET /_mock/state ({\"IP\": ID or null, ...}) and
+PUT /_mock/fault; hetzner also PUT /_mock/floating_ips/IP {\"server\": ID|null}, digitalocean
+PUT /_mock/reserved_ips/IP {\"droplet\": ID|null}. Their URL is the API base (.../v1, .../v2).";
 
 #[derive(Debug, Default)]
 struct Args {
@@ -45,9 +56,59 @@ struct Args {
     secret: Option<String>,
     zone: Option<String>,
     tls_ca_out: Option<PathBuf>,
+    droplets: Vec<(String, String)>,
+    reserved_ips: Vec<(String, Option<String>)>,
+    id: Option<u64>,
 }
 
-const COMMANDS: [&str; 4] = ["cloudscale", "metadata", "exoscale", "exoscale-metadata"];
+const COMMANDS: [&str; 8] = [
+    "cloudscale",
+    "metadata",
+    "exoscale",
+    "exoscale-metadata",
+    "hetzner",
+    "hetzner-metadata",
+    "digitalocean",
+    "digitalocean-metadata",
+];
+
+/// Hetzner and DigitalOcean name servers and droplets by integer.
+fn numeric(command: &str) -> bool {
+    matches!(command, "hetzner" | "digitalocean")
+}
+
+/// A `--flag ID[=TEXT]` value, with ID checked when `numeric`.
+fn id_and(flag: &str, v: &str, numeric: bool, default: &str) -> Result<(String, String), String> {
+    let (id, rest) = v.split_once('=').unwrap_or((v, default));
+    if numeric && id.parse::<u64>().is_err() {
+        return Err(format!("{flag}: not an id: {id}"));
+    }
+    Ok((id.to_string(), rest.to_string()))
+}
+
+/// A `--floating-ip`/`--reserved-ip` value, `IP[=HOLDER]`: the address
+/// checked (a Hetzner one may be an IPv6 network), and the holder when
+/// ids are numeric.
+fn address_and(flag: &str, v: &str, command: &str) -> Result<(String, Option<String>), String> {
+    let (ip, holder) = match v.split_once('=') {
+        Some((ip, h)) => (ip, Some(h.to_string())),
+        None => (v, None),
+    };
+    let ok = if command == "hetzner" {
+        Hetzner::floating_ip_key(ip).is_some()
+    } else {
+        ip.parse::<std::net::IpAddr>().is_ok()
+    };
+    if !ok {
+        return Err(format!("{flag}: not an address: {ip}"));
+    }
+    if let Some(h) = holder.as_deref().filter(|_| numeric(command)) {
+        if h.parse::<u64>().is_err() {
+            return Err(format!("{flag}: not an id: {h}"));
+        }
+    }
+    Ok((ip.to_string(), holder))
+}
 
 /// The command and its arguments, or `None` for `-h`/`--help` (anywhere a
 /// flag may be). A usage error is one line.
@@ -83,19 +144,25 @@ fn parse(mut argv: impl Iterator<Item = String>) -> Result<Option<(String, Args)
             "--token" => args.tokens.push((value()?, true)),
             "--read-only-token" => args.tokens.push((value()?, false)),
             "--server" => {
-                let v = value()?;
-                let (uuid, name) = v.split_once('=').unwrap_or((&v, "server"));
-                args.servers.push((uuid.to_string(), name.to_string()));
+                let server = id_and(&flag, &value()?, numeric(&command), "server")?;
+                args.servers.push(server);
+            }
+            "--droplet" => {
+                let droplet = id_and(&flag, &value()?, true, "droplet")?;
+                args.droplets.push(droplet);
             }
             "--floating-ip" => {
+                let ip = address_and(&flag, &value()?, &command)?;
+                args.floating_ips.push(ip);
+            }
+            "--reserved-ip" => {
+                let ip = address_and(&flag, &value()?, &command)?;
+                args.reserved_ips.push(ip);
+            }
+            "--id" => {
                 let v = value()?;
-                let (ip, server) = match v.split_once('=') {
-                    Some((ip, s)) => (ip, Some(s.to_string())),
-                    None => (v.as_str(), None),
-                };
-                ip.parse::<std::net::IpAddr>()
-                    .map_err(|_| format!("--floating-ip: not an address: {ip}"))?;
-                args.floating_ips.push((ip.to_string(), server));
+                let id = v.parse().map_err(|_| format!("--id: not an id: {v}"))?;
+                args.id = Some(id);
             }
             "--state-file" => args.state_file = Some(PathBuf::from(value()?)),
             "--uuid" => args.uuid = Some(value()?),
@@ -195,10 +262,77 @@ fn run(command: &str, args: Args) -> Result<(), String> {
             announce(&mock.url())?;
             Box::new(mock)
         }
+        "hetzner" => Box::new(run_hetzner(listener, args)?),
+        "hetzner-metadata" => {
+            let id = args.id.ok_or("hetzner-metadata needs --id")?;
+            let mock = Metadata::hetzner_on(listener, id).map_err(|e| e.to_string())?;
+            announce(&mock.url())?;
+            Box::new(mock)
+        }
+        "digitalocean" => Box::new(run_digitalocean(listener, args)?),
+        "digitalocean-metadata" => {
+            let id = args.id.ok_or("digitalocean-metadata needs --id")?;
+            let mock = Metadata::digitalocean_on(listener, id).map_err(|e| e.to_string())?;
+            announce(&mock.url())?;
+            Box::new(mock)
+        }
         other => return Err(format!("unknown command: {other}")),
     };
     wait_for_the_end();
     Ok(())
+}
+
+/// An id `parse` has already checked.
+fn id(text: &str) -> Result<u64, String> {
+    text.parse().map_err(|_| format!("not an id: {text}"))
+}
+
+fn holder(text: Option<&str>) -> Result<Option<u64>, String> {
+    text.map(id).transpose()
+}
+
+fn run_hetzner(listener: TcpListener, args: Args) -> Result<Hetzner, String> {
+    let mut tokens = args.tokens.into_iter();
+    let (token, _) = tokens.next().ok_or("hetzner needs --token")?;
+    let mock = match &args.tls_ca_out {
+        Some(_) => Hetzner::start_tls_on(listener, &token),
+        None => Hetzner::start_on(listener, &token),
+    }
+    .map_err(|e| e.to_string())?;
+    write_ca(mock.ca_pem(), args.tls_ca_out.as_deref())?;
+    for (t, write) in tokens {
+        mock.add_token(&t, write);
+    }
+    for (server, name) in &args.servers {
+        mock.add_server(id(server)?, name);
+    }
+    for (ip, server) in &args.floating_ips {
+        mock.add_floating_ip(ip, holder(server.as_deref())?);
+    }
+    announce(&mock.url())?;
+    Ok(mock)
+}
+
+fn run_digitalocean(listener: TcpListener, args: Args) -> Result<DigitalOcean, String> {
+    let mut tokens = args.tokens.into_iter();
+    let (token, _) = tokens.next().ok_or("digitalocean needs --token")?;
+    let mock = match &args.tls_ca_out {
+        Some(_) => DigitalOcean::start_tls_on(listener, &token),
+        None => DigitalOcean::start_on(listener, &token),
+    }
+    .map_err(|e| e.to_string())?;
+    write_ca(mock.ca_pem(), args.tls_ca_out.as_deref())?;
+    for (t, write) in tokens {
+        mock.add_token(&t, write);
+    }
+    for (droplet, name) in &args.droplets {
+        mock.add_droplet(id(droplet)?, name);
+    }
+    for (ip, droplet) in &args.reserved_ips {
+        mock.add_reserved_ip(ip, holder(droplet.as_deref())?);
+    }
+    announce(&mock.url())?;
+    Ok(mock)
 }
 
 /// The HTTPS mock's CA to `path`, for the client's `ca-file`.
@@ -311,6 +445,61 @@ mod tests {
             a.floating_ips,
             vec![("192.0.2.1".into(), Some("u1".into()))]
         );
+        let (cmd, a) = parse(argv(
+            "hetzner --token t --read-only-token ro --server 3000000001=lb-a \
+             --floating-ip 203.0.113.1=3000000001 --floating-ip 2001:db8:1::/64",
+        ))
+        .expect("parses")
+        .expect("not --help");
+        assert_eq!(cmd, "hetzner");
+        assert_eq!(a.tokens, vec![("t".into(), true), ("ro".into(), false)]);
+        assert_eq!(a.servers, vec![("3000000001".into(), "lb-a".into())]);
+        assert_eq!(
+            a.floating_ips,
+            vec![
+                ("203.0.113.1".into(), Some("3000000001".into())),
+                ("2001:db8:1::/64".into(), None)
+            ]
+        );
+        let (cmd, a) = parse(argv(
+            "digitalocean --token t --droplet 3000000001 --reserved-ip 203.0.113.2=3000000001 \
+             --reserved-ip 2001:db8::2",
+        ))
+        .expect("parses")
+        .expect("not --help");
+        assert_eq!(cmd, "digitalocean");
+        assert_eq!(a.droplets, vec![("3000000001".into(), "droplet".into())]);
+        assert_eq!(
+            a.reserved_ips,
+            vec![
+                ("203.0.113.2".into(), Some("3000000001".into())),
+                ("2001:db8::2".into(), None)
+            ]
+        );
+        for (line, id) in [
+            ("hetzner-metadata --id 42", 42),
+            ("digitalocean-metadata --id=7", 7),
+        ] {
+            let (_, a) = parse(argv(line)).expect(line).expect(line);
+            assert_eq!(a.id, Some(id), "{line}");
+        }
+        for bad in [
+            "hetzner --token t --server lb-a",
+            "hetzner --token t --floating-ip 203.0.113.1=lb-a",
+            "hetzner --token t --floating-ip 203.0.113.0/24",
+            "digitalocean --token t --droplet x",
+            "digitalocean --token t --reserved-ip 2001:db8::/64",
+            "digitalocean --token t --reserved-ip 203.0.113.2=uuid",
+            "hetzner-metadata --id -1",
+        ] {
+            assert!(parse(argv(bad)).is_err(), "{bad}");
+        }
+        // cloudscale's servers stay UUIDs, and a network is no floating IP there.
+        assert!(parse(argv(
+            "cloudscale --token t --server u1 --floating-ip 192.0.2.1=u1"
+        ))
+        .is_ok());
+        assert!(parse(argv("cloudscale --floating-ip 2001:db8::/64")).is_err());
         assert!(parse(argv("cloudscale --token")).is_err());
         assert!(parse(argv("cloudscale --bogus 1")).is_err());
         assert!(parse(argv("cloudscale --floating-ip nope")).is_err());

@@ -1,7 +1,10 @@
 //! A mock of the metadata service servers see at `http://169.254.169.254/`:
 //! just enough to learn "which server am I". cloudscale's is
 //! OpenStack-style JSON; Exoscale's ([`Metadata::exoscale`]) plain text under
-//! `/1.0/meta-data/KEY` and `/latest/meta-data/KEY`.
+//! `/1.0/meta-data/KEY` and `/latest/meta-data/KEY`; Hetzner's
+//! ([`Metadata::hetzner`]) plain text under `/hetzner/v1/metadata/KEY` and a
+//! YAML summary; DigitalOcean's ([`Metadata::digitalocean`]) plain text under
+//! `/metadata/v1/KEY` and JSON at `/metadata/v1.json`.
 
 use std::io;
 use std::net::TcpListener;
@@ -31,10 +34,31 @@ struct ExoscaleMeta {
     paths: ExoscalePaths,
 }
 
+/// Where a Hetzner server is, as the metadata tells it.
+const HETZNER_REGION: &str = "eu-central";
+const HETZNER_ZONE: &str = "fsn1-dc14";
+const DIGITALOCEAN_REGION: &str = "nyc3";
+
+#[derive(Debug, Clone)]
+struct DigitalOceanMeta {
+    droplet_id: u64,
+    reserved_ipv4: Option<String>,
+}
+
+/// Which cloud's metadata the mock serves.
+#[derive(Debug, Clone, Default)]
+enum Flavor {
+    #[default]
+    Cloudscale,
+    Exoscale(ExoscaleMeta),
+    Hetzner(u64),
+    DigitalOcean(DigitalOceanMeta),
+}
+
 #[derive(Debug, Default)]
 struct MetaState {
     uuid: Option<String>,
-    exoscale: Option<ExoscaleMeta>,
+    flavor: Flavor,
     fault: Option<FaultRule>,
     requests: Vec<Request>,
 }
@@ -86,23 +110,68 @@ impl Metadata {
         instance_id: Option<&str>,
         zone: Option<&str>,
     ) -> io::Result<Metadata> {
+        Metadata::flavored(
+            listener,
+            Flavor::Exoscale(ExoscaleMeta {
+                instance_id: instance_id.map(str::to_string),
+                zone: zone.map(str::to_string),
+                paths: ExoscalePaths::Both,
+            }),
+        )
+    }
+
+    /// Serves Hetzner's `instance-id` (`instance_id` as plain text, e.g.
+    /// `42`), `hostname`, `public-ipv4`, `region` (`eu-central`) and
+    /// `availability-zone` (`fsn1-dc14`) under `/hetzner/v1/metadata/`, and
+    /// all of them as YAML at `/hetzner/v1/metadata`.
+    pub fn hetzner(instance_id: u64) -> io::Result<Metadata> {
+        Metadata::hetzner_on(TcpListener::bind("127.0.0.1:0")?, instance_id)
+    }
+
+    pub fn hetzner_on(listener: TcpListener, instance_id: u64) -> io::Result<Metadata> {
+        Metadata::flavored(listener, Flavor::Hetzner(instance_id))
+    }
+
+    /// Serves DigitalOcean's `id` (`droplet_id` as plain text), `hostname`
+    /// and `region` (`nyc3`) under `/metadata/v1/`, the reserved IPv4 keys
+    /// (see [`Metadata::set_reserved_ipv4`]), and `/metadata/v1.json`.
+    pub fn digitalocean(droplet_id: u64) -> io::Result<Metadata> {
+        Metadata::digitalocean_on(TcpListener::bind("127.0.0.1:0")?, droplet_id)
+    }
+
+    pub fn digitalocean_on(listener: TcpListener, droplet_id: u64) -> io::Result<Metadata> {
+        let meta = DigitalOceanMeta {
+            droplet_id,
+            reserved_ipv4: None,
+        };
+        Metadata::flavored(listener, Flavor::DigitalOcean(meta))
+    }
+
+    fn flavored(listener: TcpListener, flavor: Flavor) -> io::Result<Metadata> {
         let m = Metadata::start_on(listener, "")?;
         {
             let mut s = lock(&m.state);
             s.uuid = None;
-            s.exoscale = Some(ExoscaleMeta {
-                instance_id: instance_id.map(str::to_string),
-                zone: zone.map(str::to_string),
-                paths: ExoscalePaths::Both,
-            });
+            s.flavor = flavor;
         }
         Ok(m)
     }
 
     /// Which Exoscale path families answer (the others 404).
     pub fn set_exoscale_paths(&self, paths: ExoscalePaths) {
-        if let Some(e) = lock(&self.state).exoscale.as_mut() {
+        if let Flavor::Exoscale(e) = &mut lock(&self.state).flavor {
             e.paths = paths;
+        }
+    }
+
+    /// The reserved IPv4 DigitalOcean's metadata reports on this droplet
+    /// (`reserved_ip/ipv4/active` and `ip_address`, also under the old
+    /// `floating_ip/` name). The metadata mock is not the API mock: a test
+    /// that moves an address says so here too, which is also how a stale
+    /// metadata answer (its freshness is unverified) is staged.
+    pub fn set_reserved_ipv4(&self, ip: Option<&str>) {
+        if let Flavor::DigitalOcean(d) = &mut lock(&self.state).flavor {
+            d.reserved_ipv4 = ip.map(str::to_string);
         }
     }
 
@@ -163,8 +232,11 @@ fn serve(state: &MetaState, req: &RawRequest, path: &str) -> Response {
     if req.method != "GET" && req.method != "HEAD" {
         return Response::empty(405).with_header("Allow", "GET, HEAD");
     }
-    if let Some(exo) = &state.exoscale {
-        return serve_exoscale(exo, path);
+    match &state.flavor {
+        Flavor::Cloudscale => {}
+        Flavor::Exoscale(exo) => return serve_exoscale(exo, path),
+        Flavor::Hetzner(id) => return serve_hetzner(*id, path),
+        Flavor::DigitalOcean(d) => return serve_digitalocean(d, path),
     }
     if path != "/openstack/latest/meta_data.json" {
         return not_found();
@@ -208,12 +280,82 @@ fn serve_exoscale(exo: &ExoscaleMeta, path: &str) -> Response {
         _ => None,
     };
     match value {
-        Some(v) => Response {
-            status: 200,
-            headers: vec![("Content-Type".into(), "text/plain; charset=utf-8".into())],
-            body: v.as_bytes().to_vec(),
-        },
+        Some(v) => text(v),
         None => not_found(),
+    }
+}
+
+fn serve_hetzner(id: u64, path: &str) -> Response {
+    let hostname = format!("mock-server-{id}");
+    let public = format!("198.51.100.{}", id % 250 + 1);
+    let keys = [
+        ("availability-zone", HETZNER_ZONE.to_string()),
+        ("hostname", hostname),
+        ("instance-id", id.to_string()),
+        ("public-ipv4", public),
+        ("region", HETZNER_REGION.to_string()),
+    ];
+    if path == "/hetzner/v1/metadata" {
+        let mut yaml: String = keys.iter().map(|(k, v)| format!("{k}: {v}\n")).collect();
+        yaml.push_str("private-networks: []\n");
+        return text(&yaml);
+    }
+    let Some(key) = path.strip_prefix("/hetzner/v1/metadata/") else {
+        return not_found();
+    };
+    if key == "private-networks" {
+        return text("[]\n");
+    }
+    match keys.iter().find(|(k, _)| *k == key) {
+        Some((_, v)) => text(v),
+        None => not_found(),
+    }
+}
+
+fn serve_digitalocean(d: &DigitalOceanMeta, path: &str) -> Response {
+    let hostname = format!("mock-droplet-{}", d.droplet_id);
+    let active = d.reserved_ipv4.is_some();
+    if path == "/metadata/v1.json" {
+        let reserved = match &d.reserved_ipv4 {
+            Some(ip) => json!({"ipv4": {"active": true, "ip_address": ip}}),
+            None => json!({"ipv4": {"active": false}}),
+        };
+        return Response::json(
+            200,
+            &json!({
+                "droplet_id": d.droplet_id,
+                "hostname": hostname,
+                "region": DIGITALOCEAN_REGION,
+                "reserved_ip": reserved,
+                "floating_ip": reserved,
+                "public_keys": [],
+                "tags": [],
+                "features": {"dhcp_enabled": false},
+            }),
+        );
+    }
+    let Some(key) = path.strip_prefix("/metadata/v1/") else {
+        return not_found();
+    };
+    let value = match key {
+        "id" => Some(d.droplet_id.to_string()),
+        "hostname" => Some(hostname),
+        "region" => Some(DIGITALOCEAN_REGION.to_string()),
+        "reserved_ip/ipv4/active" | "floating_ip/ipv4/active" => Some(active.to_string()),
+        "reserved_ip/ipv4/ip_address" | "floating_ip/ipv4/ip_address" => d.reserved_ipv4.clone(),
+        _ => None,
+    };
+    match value {
+        Some(v) => text(&v),
+        None => not_found(),
+    }
+}
+
+fn text(body: &str) -> Response {
+    Response {
+        status: 200,
+        headers: vec![("Content-Type".into(), "text/plain; charset=utf-8".into())],
+        body: body.as_bytes().to_vec(),
     }
 }
 

@@ -31,7 +31,16 @@ fn help_prints_the_usage_and_succeeds() {
         let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
         assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
         assert!(stdout.starts_with("usage:\n"), "{args:?}: {stdout}");
-        for command in ["cloudscale", "metadata", "exoscale", "exoscale-metadata"] {
+        for command in [
+            "cloudscale",
+            "metadata",
+            "exoscale",
+            "exoscale-metadata",
+            "hetzner",
+            "hetzner-metadata",
+            "digitalocean",
+            "digitalocean-metadata",
+        ] {
             assert!(
                 stdout.contains(&format!("floaty-mock-cloud {command} [")),
                 "{args:?}: {command} missing from {stdout}"
@@ -53,6 +62,14 @@ fn usage_errors_are_one_line_and_exit_2() {
             &["cloudscale", "--floating-ip", "nope"],
             "not an address: nope",
         ),
+        (
+            &["hetzner", "--server", "lb-a"],
+            "--server: not an id: lb-a",
+        ),
+        (
+            &["digitalocean", "--reserved-ip", "203.0.113.1=x"],
+            "--reserved-ip: not an id: x",
+        ),
     ] {
         let out = run(args);
         let stderr = text(&out.stderr);
@@ -63,6 +80,28 @@ fn usage_errors_are_one_line_and_exit_2() {
             "{args:?}: {stderr}"
         );
         assert!(out.stdout.is_empty(), "{args:?}: {}", text(&out.stdout));
+    }
+}
+
+#[test]
+fn a_missing_required_flag_is_a_failure_not_a_usage_error() {
+    for (args, needle) in [
+        (&["hetzner"][..], "hetzner needs --token"),
+        (
+            &["digitalocean", "--droplet", "1"],
+            "digitalocean needs --token",
+        ),
+        (&["hetzner-metadata"], "hetzner-metadata needs --id"),
+        (
+            &["digitalocean-metadata"],
+            "digitalocean-metadata needs --id",
+        ),
+    ] {
+        let out = run(args);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert_eq!(stderr.trim_end(), format!("floaty-mock-cloud: {needle}"));
+        assert!(out.stdout.is_empty(), "{args:?}");
     }
 }
 
@@ -93,4 +132,140 @@ fn tls_ca_out_serves_https_and_writes_the_ca() {
     assert!(url.starts_with("https://127.0.0.1:"), "{url}");
     assert!(pem.starts_with("-----BEGIN CERTIFICATE-----"), "{pem}");
     assert!(status.success(), "{status:?}");
+}
+
+/// Starts the binary with `args`; its first line (the URL) and the child,
+/// which ends when its stdin is dropped.
+fn spawn(args: &[&str]) -> (String, std::process::Child) {
+    use std::io::{BufRead, BufReader};
+    use std::os::unix::process::CommandExt;
+    let mut child = Command::new(BIN)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .expect("spawn");
+    let mut url = String::new();
+    let stdout = child.stdout.take().expect("stdout");
+    BufReader::new(stdout).read_line(&mut url).expect("url");
+    (url.trim_end().to_string(), child)
+}
+
+/// `GET path` against the host and port of `url`: (status, body).
+fn get(url: &str, path: &str, auth: Option<&str>) -> (u16, String) {
+    use std::io::{Read, Write};
+    let host = url
+        .trim_start_matches("http://")
+        .split('/')
+        .next()
+        .unwrap_or_default();
+    let mut s = std::net::TcpStream::connect(host).expect("connect");
+    let auth = auth.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    s.write_all(format!("GET {path} HTTP/1.1\r\nConnection: close\r\n{auth}\r\n").as_bytes())
+        .expect("write");
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    let status = out
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = out
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+fn stop(mut child: std::process::Child) {
+    drop(child.stdin.take());
+    let status = child.wait().expect("wait");
+    assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn hetzner_serves_its_api_base_and_state() {
+    let (url, child) = spawn(&[
+        "hetzner",
+        "--token",
+        "t",
+        "--read-only-token",
+        "ro",
+        "--server",
+        "3000000001=lb-a",
+        "--floating-ip",
+        "203.0.113.1=3000000001",
+        "--floating-ip",
+        "2001:db8:1::/64",
+    ]);
+    let (state, floating_ips, readonly) = (
+        get(&url, "/_mock/state", None),
+        get(&url, "/v1/floating_ips", Some("t")),
+        get(&url, "/v1/servers/3000000001", Some("ro")),
+    );
+    stop(child);
+    assert!(
+        url.starts_with("http://127.0.0.1:") && url.ends_with("/v1"),
+        "{url}"
+    );
+    assert_eq!(state.0, 200);
+    let state: serde_json::Value = serde_json::from_str(&state.1).expect("json");
+    assert_eq!(
+        state,
+        serde_json::json!({"203.0.113.1": 3_000_000_001_u64, "2001:db8:1::/64": null})
+    );
+    assert_eq!(floating_ips.0, 200);
+    assert!(
+        floating_ips.1.contains(r#""total_entries":2"#),
+        "{}",
+        floating_ips.1
+    );
+    assert_eq!(readonly.0, 200);
+    assert!(readonly.1.contains(r#""name":"lb-a""#), "{}", readonly.1);
+}
+
+#[test]
+fn digitalocean_serves_its_api_base_and_state() {
+    let (url, child) = spawn(&[
+        "digitalocean",
+        "--token",
+        "t",
+        "--droplet",
+        "3000000001=lb-a",
+        "--reserved-ip",
+        "203.0.113.2=3000000001",
+        "--reserved-ip",
+        "2001:db8::2",
+    ]);
+    let (state, one) = (
+        get(&url, "/_mock/state", None),
+        get(&url, "/v2/reserved_ips/203.0.113.2", Some("t")),
+    );
+    stop(child);
+    assert!(
+        url.starts_with("http://127.0.0.1:") && url.ends_with("/v2"),
+        "{url}"
+    );
+    let state: serde_json::Value = serde_json::from_str(&state.1).expect("json");
+    assert_eq!(
+        state,
+        serde_json::json!({"203.0.113.2": 3_000_000_001_u64, "2001:db8::2": null})
+    );
+    assert_eq!(one.0, 200);
+    assert!(one.1.contains(r#""name":"lb-a""#), "{}", one.1);
+}
+
+#[test]
+fn metadata_commands_serve_the_id() {
+    for (command, path) in [
+        ("hetzner-metadata", "/hetzner/v1/metadata/instance-id"),
+        ("digitalocean-metadata", "/metadata/v1/id"),
+    ] {
+        let (url, child) = spawn(&[command, "--id", "3000000001"]);
+        let answer = get(&url, path, None);
+        stop(child);
+        assert_eq!(answer, (200, "3000000001".to_string()), "{command}");
+    }
 }

@@ -7,15 +7,16 @@
 //! a steady-state refresh of 50 addresses costs one call, not 50, which
 //! matters where the budget is 3,600 an hour for a whole project.
 //!
-//! An answer serves for [`FRESH`]: long enough for tasks of one beat,
-//! short enough that it never stands in for the next beat's read.
+//! An answer serves for [`FRESH`]: long enough for the tasks of one beat
+//! (they wake within a millisecond), short enough that it never stands in
+//! for the next beat's read (`refresh-interval` is at least 1 s).
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-pub(crate) const FRESH: Duration = Duration::from_secs(2);
+pub(crate) const FRESH: Duration = Duration::from_millis(500);
 
 /// Where an address points, by the provider's own id of the server or
 /// droplet (`None`: nowhere).

@@ -1162,7 +1162,11 @@ fn hetzner_and_digitalocean_sections() {
     assert_eq!(c.hetzner.endpoint, "https://api.hetzner.cloud/v1");
     assert_eq!(c.hetzner.server_id, Some(4_294_967_301), "64-bit ids");
     assert_eq!(c.hetzner.hostname_to_server_id.get("lb2"), Some(&42));
-    assert_eq!(c.refresh_timeout, Duration::from_secs(15), "an action to wait for");
+    assert_eq!(
+        c.refresh_timeout,
+        Duration::from_secs(15),
+        "an action to wait for"
+    );
     assert!(matches!(
         c.run_credentials(),
         Ok(RunCredentials::Hetzner { token }) if token.expose() == "hc-tok-123"
@@ -1202,8 +1206,14 @@ fn hetzner_and_digitalocean_mistakes_are_named() {
     let e = err("provider: DigitalOcean\n");
     assert!(e.contains("did you mean `digitalocean`"), "{e}");
     let e = err("provider: hetzner\nhetzner:\n  endpoint: ftp://x\n");
-    assert!(e.contains("hetzner.endpoint") && e.contains("not an http(s) URL"), "{e}");
+    assert!(
+        e.contains("hetzner.endpoint") && e.contains("not an http(s) URL"),
+        "{e}"
+    );
     let e = err("provider: hetzner\nhetzner:\n  token: \"a b\"\n");
-    assert!(e.contains("hetzner.token") && e.contains("whitespace"), "{e}");
+    assert!(
+        e.contains("hetzner.token") && e.contains("whitespace"),
+        "{e}"
+    );
     assert!(!e.contains("a b"), "the token is never quoted: {e}");
 }

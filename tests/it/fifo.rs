@@ -541,7 +541,11 @@ fn every_shipped_config_example_passes_check() {
         if !name.ends_with(".yml") || name == "floaty-alerts.yml" {
             continue;
         }
-        let out = Command::new(bin()).arg("--check").arg(&path).output().unwrap();
+        let out = Command::new(bin())
+            .arg("--check")
+            .arg(&path)
+            .output()
+            .unwrap();
         assert!(
             out.status.success(),
             "{name}: {}",

@@ -4,11 +4,13 @@
 mod support;
 
 mod bad_input;
+mod digitalocean;
 mod exoscale;
 mod fail_safe;
 mod faults;
 mod fifo;
 mod health;
+mod hetzner;
 mod keepalived_conf;
 mod lab_script;
 mod notify;

@@ -92,6 +92,31 @@ impl World {
         World { dir, config, log }
     }
 
+    /// Like [`World::new`], talking to another cloud: `provider_yaml` is
+    /// the `provider:` line and that provider's section, which replace
+    /// cloudscale's.
+    pub fn for_provider(provider_yaml: &str, extra_yaml: &str) -> World {
+        let w = World::new("http://127.0.0.1:9/", SERVER_A, extra_yaml);
+        let text = fs::read_to_string(&w.config).expect("config");
+        let mut in_cloudscale = false;
+        let rest: String = text
+            .lines()
+            .filter(|l| {
+                if l.starts_with("cloudscale:") {
+                    in_cloudscale = true;
+                    return false;
+                }
+                if !l.starts_with("  ") {
+                    in_cloudscale = false;
+                }
+                !(in_cloudscale || l.starts_with("provider:"))
+            })
+            .map(|l| format!("{l}\n"))
+            .collect();
+        fs::write(&w.config, format!("{provider_yaml}{rest}")).expect("config");
+        w
+    }
+
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }

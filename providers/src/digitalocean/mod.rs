@@ -301,7 +301,6 @@ impl DigitalOcean {
     /// pending and it is not here): a fresh shared answer, a listing of
     /// every asked address, or one GET.
     async fn owner(&self, ip: IpAddr) -> Result<Owner, ProviderError> {
-        self.share.ask(ip);
         if let Some(owner) = self.share.fresh(ip) {
             return Ok(owner);
         }
@@ -434,6 +433,9 @@ impl DigitalOcean {
         mode: Mode,
         gate: &dyn WriteGate,
     ) -> Result<Outcome, ProviderError> {
+        // Known from the first round on, so the first steady-state beat
+        // already reads them all with one listing.
+        self.share.ask(ip);
         let previous = match mode {
             // A blind assign: a 422 for "already there" is read away.
             Mode::Write => None,

@@ -590,8 +590,8 @@ impl Lab {
         let other = match cloud {
             Cloud::Cloudscale => None,
             Cloud::Exoscale => {
-                let m = mock_cloud::Exoscale::start(EXO_KEY, EXO_SECRET)
-                    .expect("start the mock API");
+                let m =
+                    mock_cloud::Exoscale::start(EXO_KEY, EXO_SECRET).expect("start the mock API");
                 m.add_instance(SERVER_A, "lb-a");
                 m.add_instance(SERVER_B, "lb-b");
                 for i in 0..instances {
@@ -642,10 +642,9 @@ impl Lab {
             "link", "add", "veth0", "type", "veth", "peer", "name", "veth0", "netns", &ns_b.name,
         ])
         .expect("veth pair");
-        for (i, (name, uuid, priority, ns)) in
-            [("a", id_a, 150, ns_a), ("b", id_b, 100, ns_b)]
-                .into_iter()
-                .enumerate()
+        for (i, (name, uuid, priority, ns)) in [("a", id_a, 150, ns_a), ("b", id_b, 100, ns_b)]
+            .into_iter()
+            .enumerate()
         {
             let addr = format!("192.0.2.{}", i + 1);
             ns.ip(&["addr", "add", &format!("{addr}/24"), "dev", "veth0"])
