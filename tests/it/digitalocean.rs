@@ -196,3 +196,50 @@ fn a_token_budget_spent_by_others_slows_the_refresher_before_any_429() {
         shown(&m, 0)
     );
 }
+
+#[test]
+fn an_errored_action_is_logged_and_retried() {
+    let m = mock();
+    m.fail_actions(1);
+    let w = world(&m, TOKEN, "managed-addresses:\n  - 192.0.2.10\n");
+    assert!(w.notify(&["INSTANCE", "VI_1", "MASTER"]).status.success());
+    assert!(
+        m.wait_for(T, |s| s.droplet_of("192.0.2.10") == Some(HERE)),
+        "never retried; log:\n{}",
+        w.log_text()
+    );
+    assert!(
+        w.log_text().contains("ended in errored; retrying"),
+        "{}",
+        w.log_text()
+    );
+    assert_eq!(m.assign_count("192.0.2.10"), 2, "{}", shown(&m, 0));
+}
+
+#[test]
+fn the_droplet_id_comes_from_the_metadata_service() {
+    let m = mock();
+    let md = mock_cloud::Metadata::digitalocean(HERE).expect("metadata");
+    let w = World::for_provider(
+        &format!(
+            "provider: digitalocean\ndigitalocean:\n  endpoint: {}\n  token: {TOKEN}\n",
+            m.url()
+        ),
+        "managed-addresses:\n  - 192.0.2.10\n",
+    );
+    let out = w.notify_env(
+        &[("FLOATY_METADATA_URL", &md.url())],
+        &["INSTANCE", "VI_1", "MASTER"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        m.wait_for(T, |s| s.droplet_of("192.0.2.10") == Some(HERE)),
+        "{}",
+        w.log_text()
+    );
+    assert!(
+        w.log_text().contains("droplet id from metadata"),
+        "{}",
+        w.log_text()
+    );
+}

@@ -192,3 +192,117 @@ fn a_project_budget_spent_by_others_slows_the_refresher_before_any_429() {
         shown(&m, 0)
     );
 }
+
+fn track_value(w: &World) -> Option<i32> {
+    std::fs::read_to_string(w.path("health/VI_1.health"))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+fn with_track_file(m: &Hetzner, token: &str, extra: &str) -> World {
+    let w = world(
+        m,
+        token,
+        &format!("track-file-template: health/%s.health\nhealth-interval: 1s\n{extra}"),
+    );
+    std::fs::create_dir(w.path("health")).expect("health dir");
+    w
+}
+
+#[test]
+fn an_action_that_ends_in_error_is_logged_and_retried() {
+    let m = mock();
+    m.fail_actions(1);
+    let w = world(&m, TOKEN, "");
+    assert!(w.notify(&["INSTANCE", "VI_1", "MASTER"]).status.success());
+    assert!(
+        m.wait_for(T, |s| s.server_of("192.0.2.10") == Some(HERE)),
+        "never retried; log:\n{}",
+        w.log_text()
+    );
+    let log = w.log_text();
+    assert!(
+        log.contains("ended in error: action_failed: Floating IP assignment failed; retrying"),
+        "{log}"
+    );
+    assert_eq!(m.assign_count("192.0.2.10"), 2, "{}", shown(&m, 0));
+}
+
+/// 423 `locked` (an action still running) is the API being busy: the
+/// track file stays 0, so keepalived never demotes the node for it.
+#[test]
+fn locked_never_demotes_the_node() {
+    let m = mock();
+    m.set_action_polls(100_000);
+    m.set_action_timeout(Duration::from_secs(3600));
+    let w = with_track_file(&m, TOKEN, "refresh-timeout: 1s\n");
+    assert!(w.notify(&["INSTANCE", "VI_1", "MASTER"]).status.success());
+    assert!(
+        wait_until(T, || m
+            .requests()
+            .iter()
+            .filter(|r| r.status == Some(423))
+            .count()
+            >= 3),
+        "no 423s; requests:\n{}",
+        shown(&m, 0)
+    );
+    assert!(w.log_text().contains("locked"), "{}", w.log_text());
+    assert_eq!(track_value(&w), Some(0), "log:\n{}", w.log_text());
+    // A status that names it: the reason is `locked`, not this node's.
+    let out = w.run(&["--status", w.config.to_str().expect("utf-8")]);
+    assert!(stdout(&out).contains("locked"), "{}", stdout(&out));
+}
+
+/// A token that can read but not write is found out by the first move;
+/// with a track file the node then leaves the election.
+#[test]
+fn a_read_only_token_demotes_the_master() {
+    let m = mock();
+    m.add_token("read-only-token-value", false);
+    let w = with_track_file(&m, "read-only-token-value", "");
+    assert!(w.notify(&["INSTANCE", "VI_1", "MASTER"]).status.success());
+    assert!(
+        wait_until(T, || track_value(&w) == Some(-100)),
+        "never demoted; log:\n{}",
+        w.log_text()
+    );
+    let log = w.log_text();
+    assert!(log.contains("token_readonly"), "{log}");
+    assert!(log.contains("create one with Read & Write"), "{log}");
+    assert!(
+        !log.contains("read-only-token-value"),
+        "the token was logged"
+    );
+    assert_eq!(m.server_of("192.0.2.10"), Some(THERE));
+}
+
+#[test]
+fn the_server_id_comes_from_the_metadata_service() {
+    let m = mock();
+    let md = mock_cloud::Metadata::hetzner(HERE).expect("metadata");
+    let w = World::for_provider(
+        &format!(
+            "provider: hetzner\nhetzner:\n  endpoint: {}\n  token: {TOKEN}\n",
+            m.url()
+        ),
+        "",
+    );
+    let out = w.notify_env(
+        &[("FLOATY_METADATA_URL", &md.url())],
+        &["INSTANCE", "VI_1", "MASTER"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        m.wait_for(T, |s| s.server_of("192.0.2.10") == Some(HERE)),
+        "{}",
+        w.log_text()
+    );
+    assert!(
+        w.log_text().contains("server id from metadata"),
+        "{}",
+        w.log_text()
+    );
+}
