@@ -188,15 +188,16 @@ impl Answer {
     }
 }
 
-/// Sends `request` with `auth`, notes the call, learns the budget from the
-/// answer's headers (errors included) and reads the body.
+/// Sends `request`, notes the call, shows every answer's headers to
+/// `headers` (errors included: a 429 says most about the budget) and reads
+/// the body.
 pub(crate) async fn exchange(
     operation: &str,
     request: reqwest::RequestBuilder,
-    budget: &crate::rate_budget::RateBudget,
+    headers: impl FnOnce(&reqwest::header::HeaderMap),
 ) -> Result<Answer, ProviderError> {
     let mut response = execute(operation, request).await?;
-    budget.learn(response.headers());
+    headers(response.headers());
     let status = response.status().as_u16();
     let retry_after = retry_after(response.headers());
     let body = if response.status().is_success() {

@@ -189,7 +189,7 @@ impl DigitalOcean {
             request = request.header(CONTENT_TYPE, "application/json").body(body);
         }
         let redact = |e| self.token.redact_error(e);
-        let answer = http::exchange(&operation, request, &self.budget)
+        let answer = http::exchange(&operation, request, |h| self.budget.learn(h))
             .await
             .map_err(|e| CallError::Other(redact(e)))?;
         if answer.is_success() {

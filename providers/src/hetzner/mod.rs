@@ -234,7 +234,7 @@ impl Hetzner {
             request = request.header(CONTENT_TYPE, "application/json").body(body);
         }
         let redact = |e| CallError::Other(self.token.redact_error(e));
-        let answer = http::exchange(&operation, request, &self.budget)
+        let answer = http::exchange(&operation, request, |h| self.budget.learn(h))
             .await
             .map_err(redact)?;
         if answer.is_success() {
