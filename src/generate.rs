@@ -2,10 +2,13 @@
 //! completions, rendered from the same clap definition that parses the
 //! command line, so they can never drift from what floaty accepts.
 //!
-//! Hidden on purpose: it is a packaging step (the Debian package build runs
-//! it), not something an SRE types. It is recognised only in the two shapes
-//! below, which no notify call can take (those have four or five
-//! positionals), so a config file named `generate` still works.
+//! Hidden on purpose: it is a packaging step (`packaging/generate` runs it
+//! and keeps the output in packaging/generated/, where `cargo deb` and
+//! `cargo generate-rpm` find it; tests/it/man_and_completions.rs fails
+//! when those files differ from what this renders), not something an SRE
+//! types. It is recognised only in the two shapes below, which no notify
+//! call can take (those have four or five positionals), so a config file
+//! named `generate` still works.
 
 use std::io::{self, Write};
 
@@ -55,7 +58,8 @@ fn man(cmd: clap::Command, out: &mut dyn Write) -> io::Result<()> {
 
 const DESCRIPTION: &str = r#".SH DESCRIPTION
 floaty keeps cloud floating IPs (cloudscale.ch Floating IPs, Exoscale
-Elastic IPs) pointed at whichever node keepalived has made VRRP MASTER.
+Elastic IPs, Hetzner Cloud Floating IPs, DigitalOcean Reserved IPs) pointed
+at whichever node keepalived has made VRRP MASTER.
 It is a drop-in successor of vshn/floaty: same command line, same YAML keys.
 .PP
 In notify mode keepalived runs floaty on every state change, appending
@@ -109,6 +113,14 @@ the usual config path
 .I /run/floaty/floaty.%s.lock
 per-instance lock files (lock-file-template; older versions defaulted to
 /var/lock/floaty.%s.lock, which a stop still looks at)
+.TP
+.I /run/floaty/keepalived.fifo
+keepalived's notify FIFO when systemd runs floaty (floaty\-fifo.socket
+creates it; keepalived.conf: vrrp_notify_fifo)
+.TP
+.I /lib/systemd/system/floaty\-fifo.socket, floaty\-fifo.service
+the FIFO daemon's units: the socket starts the service on keepalived's
+first event; the service stops and restarts with keepalived.service
 .TP
 .I /usr/share/doc/floaty/examples/
 annotated example configs

@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 
+use floaty_providers::aws::{self, Aws};
 use floaty_providers::cloudscale::{self, Cloudscale, ServerSource};
 use floaty_providers::digitalocean::{self, DigitalOcean, DropletSource};
 use floaty_providers::dry_run::DryRun;
@@ -28,6 +29,7 @@ pub enum Spec {
     Exoscale(exoscale::Settings),
     Hetzner(hetzner::Settings),
     DigitalOcean(digitalocean::Settings),
+    Aws(aws::Settings),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +75,25 @@ impl Spec {
                 timeout: cfg.refresh_timeout,
                 ca: ca_bundle(cfg),
             }),
+            Some(RunCredentials::Aws { credentials }) => Spec::Aws(aws::Settings {
+                region: cfg.aws.region.clone(),
+                endpoint: cfg.aws.endpoint.clone(),
+                instance: match cfg
+                    .aws
+                    .instance_id
+                    .clone()
+                    .or_else(|| lookup_hostname(&cfg.aws.hostname_to_instance_id))
+                {
+                    Some(id) => aws::InstanceSource::Id(id),
+                    None => aws::InstanceSource::Metadata,
+                },
+                mode: cfg.aws.mode,
+                network_interface: cfg.aws.network_interface_id.clone(),
+                credentials,
+                metadata_url: metadata_url(),
+                timeout: cfg.refresh_timeout,
+                ca: ca_bundle(cfg),
+            }),
             Some(RunCredentials::DigitalOcean { token }) => {
                 Spec::DigitalOcean(digitalocean::Settings {
                     endpoint: cfg.digitalocean.endpoint.clone(),
@@ -93,6 +114,7 @@ impl Spec {
             Spec::Exoscale(settings) => Arc::new(Exoscale::new(settings.clone()).await?),
             Spec::Hetzner(settings) => Arc::new(Hetzner::new(settings.clone()).await?),
             Spec::DigitalOcean(settings) => Arc::new(DigitalOcean::new(settings.clone()).await?),
+            Spec::Aws(settings) => Arc::new(Aws::new(settings.clone()).await?),
         })
     }
 }
@@ -115,6 +137,11 @@ fn dry_run_target(cfg: &Config) -> String {
         ProviderKind::DigitalOcean => match droplet(cfg) {
             DropletSource::Id(id) => id.to_string(),
             DropletSource::Metadata { .. } => "this droplet (from metadata)".into(),
+        },
+        ProviderKind::Aws => match (&cfg.aws.network_interface_id, &cfg.aws.instance_id) {
+            (Some(eni), _) => eni.clone(),
+            (None, Some(id)) => id.clone(),
+            (None, None) => "this instance (from metadata)".into(),
         },
     }
 }
@@ -241,14 +268,14 @@ fn droplet(cfg: &Config) -> DropletSource {
 }
 
 /// The full host name first, then its first label, as SREs write either.
-fn lookup_hostname<T: Copy>(map: &std::collections::BTreeMap<String, T>) -> Option<T> {
+fn lookup_hostname<T: Clone>(map: &std::collections::BTreeMap<String, T>) -> Option<T> {
     if map.is_empty() {
         return None;
     }
     let uname = rustix::system::uname();
     let host = uname.nodename().to_string_lossy().into_owned();
     let short = host.split('.').next().unwrap_or(&host).to_string();
-    map.get(&host).or_else(|| map.get(&short)).copied()
+    map.get(&host).or_else(|| map.get(&short)).cloned()
 }
 
 #[cfg(test)]

@@ -34,6 +34,12 @@ pub(crate) fn hex() -> String {
     format!("{:016x}", next())
 }
 
+/// An EC2-style resource id, `prefix-` and 17 lower-case hex digits
+/// (`eipassoc-0a1b2c3d4e5f60718`), the length ids have had since 2016.
+pub(crate) fn aws(prefix: &str) -> String {
+    format!("{prefix}-{:x}{}", next() & 0xf, hex())
+}
+
 /// A version-4-shaped UUID.
 pub(crate) fn uuid() -> String {
     let (a, b) = (next(), next());
@@ -62,5 +68,10 @@ mod tests {
         assert_eq!(parts, [8, 4, 4, 4, 12], "{u}");
         assert_eq!(u.as_bytes()[14], b'4', "{u}");
         assert!(matches!(u.as_bytes()[19], b'8' | b'9' | b'a' | b'b'), "{u}");
+        let id = aws("eipassoc");
+        let digits = id.strip_prefix("eipassoc-").unwrap_or_default();
+        assert_eq!(digits.len(), 17, "{id}");
+        assert!(digits.bytes().all(|c| c.is_ascii_hexdigit()), "{id}");
+        assert_ne!(id, aws("eipassoc"));
     }
 }

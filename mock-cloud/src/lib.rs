@@ -17,6 +17,7 @@ use std::time::Instant;
 /// separately and stay exact.
 const MAX_LOG: usize = 50_000;
 
+pub mod aws;
 mod clock;
 mod cloudscale;
 pub mod digitalocean;
@@ -29,6 +30,7 @@ mod metadata;
 mod ratelimit;
 mod tls;
 
+pub use aws::{Ec2, Ec2State, ExpiredAnswer, Imds};
 pub use cloudscale::{Cloudscale, State};
 pub use digitalocean::{DigitalOcean, DigitalOceanState};
 pub use exoscale::Exoscale;
@@ -55,6 +57,9 @@ pub struct Request {
     /// The request budget left as the answer told it (`RateLimit-Remaining`);
     /// None for mocks without a budget and for answers a fault made.
     pub rate_remaining: Option<u64>,
+    /// The Query API's `Action` (AWS EC2: `AssociateAddress`, ...), from
+    /// the body or the query string; None for the other mocks.
+    pub action: Option<String>,
 }
 
 impl Request {
@@ -76,6 +81,7 @@ impl Request {
             user_agent: raw.header("user-agent").map(str::to_string),
             body: String::from_utf8_lossy(&raw.body).into_owned(),
             rate_remaining: None,
+            action: None,
         }
     }
 

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use mock_cloud::{Cloudscale, DigitalOcean, Exoscale, Hetzner, Metadata};
+use mock_cloud::{Cloudscale, DigitalOcean, Ec2, Exoscale, Hetzner, Imds, Metadata};
 
 const USAGE: &str = "\
 usage:
@@ -31,6 +31,10 @@ usage:
                                  [--droplet ID[=NAME]]... [--reserved-ip IP[=DROPLET-ID]]...
                                  [--tls-ca-out PATH]
   floaty-mock-cloud digitalocean-metadata [--listen ADDR:PORT] --id DROPLET-ID
+  floaty-mock-cloud aws [--listen ADDR:PORT] --access-key-id KEY --secret SECRET [--region REGION]
+                        [--instance ID=ENI=MAC=PRIVATE-IP]... [--elastic-ip PUBLIC=ALLOCATION[=INSTANCE]]...
+                        [--secondary-ip IP[=ENI]]... [--imds-listen ADDR:PORT]
+                        [--role NAME=KEY=SECRET=TOKEN] [--tls-ca-out PATH]
 
 --listen defaults to 127.0.0.1:0 (a free port). The first line of stdout is the base URL.
 --tls-ca-out serves HTTPS with a certificate from a test CA made at start-up and writes that
@@ -42,7 +46,13 @@ exoscale answers GET /_mock/state only. For exoscale, --server is an instance an
 hetzner and digitalocean take numeric ids; a hetzner --floating-ip is an IPv4 address or an
 IPv6 network (2001:db8:1::/64). Both answer GET /_mock/state ({\"IP\": ID or null, ...}) and
 PUT /_mock/fault; hetzner also PUT /_mock/floating_ips/IP {\"server\": ID|null}, digitalocean
-PUT /_mock/reserved_ips/IP {\"droplet\": ID|null}. Their URL is the API base (.../v1, .../v2).";
+PUT /_mock/reserved_ips/IP {\"droplet\": ID|null}. Their URL is the API base (.../v1, .../v2).
+aws serves the EC2 Query API (region us-east-1 unless --region); its URL ends with /. With an
+--instance, the second line of stdout is the URL of an IMDSv2 for the first instance (on
+--imds-listen, default 127.0.0.1:0), serving --role's credentials (valid six hours) if given.
+aws answers GET /_mock/state ({\"elastic_ips\": {IP: INSTANCE|null}, \"secondary_ips\": {IP: ENI|null}}),
+PUT /_mock/fault, PUT /_mock/throttle {\"n\": N}, PUT /_mock/elastic-ips/IP {\"instance\": ID|null}
+and PUT /_mock/secondary-ips/IP {\"eni\": ID|null}.";
 
 #[derive(Debug, Default)]
 struct Args {
@@ -59,9 +69,19 @@ struct Args {
     droplets: Vec<(String, String)>,
     reserved_ips: Vec<(String, Option<String>)>,
     id: Option<u64>,
+    access_key_id: Option<String>,
+    region: Option<String>,
+    /// (instance, ENI, MAC, primary private IP)
+    instances: Vec<[String; 4]>,
+    /// (public IP, allocation id, instance)
+    elastic_ips: Vec<(String, String, Option<String>)>,
+    secondary_ips: Vec<(String, Option<String>)>,
+    imds_listen: Option<String>,
+    /// (role name, key, secret, session token)
+    role: Option<[String; 4]>,
 }
 
-const COMMANDS: [&str; 8] = [
+const COMMANDS: [&str; 9] = [
     "cloudscale",
     "metadata",
     "exoscale",
@@ -70,6 +90,7 @@ const COMMANDS: [&str; 8] = [
     "hetzner-metadata",
     "digitalocean",
     "digitalocean-metadata",
+    "aws",
 ];
 
 /// Hetzner and DigitalOcean name servers and droplets by integer.
@@ -108,6 +129,47 @@ fn address_and(flag: &str, v: &str, command: &str) -> Result<(String, Option<Str
         }
     }
     Ok((ip.to_string(), holder))
+}
+
+/// `--instance ID=ENI=MAC=PRIVATE-IP`.
+fn instance(v: &str) -> Result<[String; 4], String> {
+    let parts: Vec<&str> = v.split('=').collect();
+    let [id, eni, mac, ip] = parts.as_slice() else {
+        return Err(format!("--instance: not ID=ENI=MAC=PRIVATE-IP: {v}"));
+    };
+    if ip.parse::<std::net::Ipv4Addr>().is_err() {
+        return Err(format!("--instance: not an address: {ip}"));
+    }
+    Ok([id, eni, mac, ip].map(|s| s.to_string()))
+}
+
+/// `--elastic-ip PUBLIC=ALLOCATION[=INSTANCE]`.
+fn elastic_ip(v: &str) -> Result<(String, String, Option<String>), String> {
+    let parts: Vec<&str> = v.split('=').collect();
+    let (ip, allocation, instance) = match parts.as_slice() {
+        [ip, allocation] => (ip, allocation, None),
+        [ip, allocation, instance] => (ip, allocation, Some(instance.to_string())),
+        _ => {
+            return Err(format!(
+                "--elastic-ip: not PUBLIC=ALLOCATION[=INSTANCE]: {v}"
+            ))
+        }
+    };
+    if ip.parse::<std::net::Ipv4Addr>().is_err() {
+        return Err(format!("--elastic-ip: not an address: {ip}"));
+    }
+    Ok((ip.to_string(), allocation.to_string(), instance))
+}
+
+/// `--role NAME=KEY=SECRET=TOKEN`; the token may hold `=` (base64).
+fn role(v: &str) -> Result<[String; 4], String> {
+    let parts: Vec<&str> = v.splitn(4, '=').collect();
+    match parts.as_slice() {
+        [name, key, secret, token] if [name, key, secret, token].iter().all(|p| !p.is_empty()) => {
+            Ok([name, key, secret, token].map(|s| s.to_string()))
+        }
+        _ => Err(format!("--role: not NAME=KEY=SECRET=TOKEN: {v}")),
+    }
 }
 
 /// The command and its arguments, or `None` for `-h`/`--help` (anywhere a
@@ -170,6 +232,23 @@ fn parse(mut argv: impl Iterator<Item = String>) -> Result<Option<(String, Args)
             "--secret" => args.secret = Some(value()?),
             "--zone" => args.zone = Some(value()?),
             "--tls-ca-out" => args.tls_ca_out = Some(PathBuf::from(value()?)),
+            "--access-key-id" => args.access_key_id = Some(value()?),
+            "--region" => args.region = Some(value()?),
+            "--instance" => args.instances.push(instance(&value()?)?),
+            "--elastic-ip" => args.elastic_ips.push(elastic_ip(&value()?)?),
+            "--secondary-ip" => {
+                let v = value()?;
+                let (ip, eni) = match v.split_once('=') {
+                    Some((ip, eni)) => (ip.to_string(), Some(eni.to_string())),
+                    None => (v.clone(), None),
+                };
+                if ip.parse::<std::net::Ipv4Addr>().is_err() {
+                    return Err(format!("--secondary-ip: not an address: {ip}"));
+                }
+                args.secondary_ips.push((ip, eni));
+            }
+            "--imds-listen" => args.imds_listen = Some(value()?),
+            "--role" => args.role = Some(role(&value()?)?),
             other => return Err(format!("unknown argument: {other}")),
         }
     }
@@ -270,6 +349,7 @@ fn run(command: &str, args: Args) -> Result<(), String> {
             Box::new(mock)
         }
         "digitalocean" => Box::new(run_digitalocean(listener, args)?),
+        "aws" => Box::new(run_aws(listener, args)?),
         "digitalocean-metadata" => {
             let id = args.id.ok_or("digitalocean-metadata needs --id")?;
             let mock = Metadata::digitalocean_on(listener, id).map_err(|e| e.to_string())?;
@@ -333,6 +413,58 @@ fn run_digitalocean(listener: TcpListener, args: Args) -> Result<DigitalOcean, S
     }
     announce(&mock.url())?;
     Ok(mock)
+}
+
+/// The EC2 mock, and the IMDS of the first instance when there is one:
+/// their URLs are the first two lines of stdout.
+fn run_aws(listener: TcpListener, args: Args) -> Result<(Ec2, Option<Imds>), String> {
+    let key = args.access_key_id.ok_or("aws needs --access-key-id")?;
+    let secret = args.secret.ok_or("aws needs --secret")?;
+    let mock = match &args.tls_ca_out {
+        Some(_) => Ec2::start_tls_on(listener, &key, &secret),
+        None => Ec2::start_on(listener, &key, &secret),
+    }
+    .map_err(|e| e.to_string())?;
+    write_ca(mock.ca_pem(), args.tls_ca_out.as_deref())?;
+    if let Some(region) = &args.region {
+        mock.set_region(region);
+    }
+    for [id, eni, mac, ip] in &args.instances {
+        mock.add_instance(id, eni, mac, ip);
+    }
+    let known = |instance: &str| args.instances.iter().any(|[id, ..]| id == instance);
+    for (ip, allocation, instance) in &args.elastic_ips {
+        if let Some(i) = instance.as_deref().filter(|i| !known(i)) {
+            return Err(format!("--elastic-ip {ip}: no --instance {i}"));
+        }
+        mock.add_elastic_ip(ip, allocation, instance.as_deref());
+    }
+    for (ip, eni) in &args.secondary_ips {
+        if let Some(e) = eni.as_deref() {
+            if !args.instances.iter().any(|[_, id, ..]| id == e) {
+                return Err(format!("--secondary-ip {ip}: no --instance with ENI {e}"));
+            }
+        }
+        mock.add_secondary_ip(ip, eni.as_deref());
+    }
+    let imds = match args.instances.first() {
+        Some([id, ..]) => {
+            let listen = args.imds_listen.as_deref().unwrap_or("127.0.0.1:0");
+            let listener =
+                TcpListener::bind(listen).map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+            let imds = mock.imds_on(listener, id).map_err(|e| e.to_string())?;
+            if let Some([name, key, secret, token]) = &args.role {
+                imds.set_role(name, key, secret, token, Duration::from_secs(6 * 3600));
+            }
+            Some(imds)
+        }
+        None => None,
+    };
+    announce(&mock.url())?;
+    if let Some(imds) = &imds {
+        announce(&imds.url())?;
+    }
+    Ok((mock, imds))
 }
 
 /// The HTTPS mock's CA to `path`, for the client's `ca-file`.
@@ -476,6 +608,53 @@ mod tests {
                 ("2001:db8::2".into(), None)
             ]
         );
+        let (cmd, a) = parse(argv(
+            "aws --access-key-id AKID --secret s --region eu-central-1 \
+             --instance i-1=eni-1=02:00:00:00:00:01=10.0.0.11 --elastic-ip 203.0.113.5=eipalloc-1=i-1 \
+             --elastic-ip 203.0.113.6=eipalloc-2 --secondary-ip 10.0.0.100=eni-1 --secondary-ip 10.0.0.101 \
+             --role floaty=ASIA1=sec=tok==",
+        ))
+        .expect("parses")
+        .expect("not --help");
+        assert_eq!(cmd, "aws");
+        assert_eq!(a.access_key_id.as_deref(), Some("AKID"));
+        assert_eq!(a.region.as_deref(), Some("eu-central-1"));
+        assert_eq!(
+            a.instances,
+            vec![["i-1", "eni-1", "02:00:00:00:00:01", "10.0.0.11"].map(String::from)]
+        );
+        assert_eq!(
+            a.elastic_ips,
+            vec![
+                (
+                    "203.0.113.5".into(),
+                    "eipalloc-1".into(),
+                    Some("i-1".into())
+                ),
+                ("203.0.113.6".into(), "eipalloc-2".into(), None)
+            ]
+        );
+        assert_eq!(
+            a.secondary_ips,
+            vec![
+                ("10.0.0.100".into(), Some("eni-1".into())),
+                ("10.0.0.101".into(), None)
+            ]
+        );
+        assert_eq!(
+            a.role,
+            Some(["floaty", "ASIA1", "sec", "tok=="].map(String::from))
+        );
+        for bad in [
+            "aws --instance i-1=eni-1=10.0.0.1",
+            "aws --instance i-1=eni-1=02:00:00:00:00:01=nope",
+            "aws --elastic-ip 203.0.113.5",
+            "aws --elastic-ip nope=eipalloc-1",
+            "aws --secondary-ip 10.0.0.300",
+            "aws --role floaty=ASIA1=sec",
+        ] {
+            assert!(parse(argv(bad)).is_err(), "{bad}");
+        }
         for (line, id) in [
             ("hetzner-metadata --id 42", 42),
             ("digitalocean-metadata --id=7", 7),

@@ -40,6 +40,7 @@ fn help_prints_the_usage_and_succeeds() {
             "hetzner-metadata",
             "digitalocean",
             "digitalocean-metadata",
+            "aws",
         ] {
             assert!(
                 stdout.contains(&format!("floaty-mock-cloud {command} [")),
@@ -70,6 +71,10 @@ fn usage_errors_are_one_line_and_exit_2() {
             &["digitalocean", "--reserved-ip", "203.0.113.1=x"],
             "--reserved-ip: not an id: x",
         ),
+        (
+            &["aws", "--instance", "i-1=eni-1=10.0.0.1"],
+            "--instance: not ID=ENI=MAC=PRIVATE-IP",
+        ),
     ] {
         let out = run(args);
         let stderr = text(&out.stderr);
@@ -95,6 +100,19 @@ fn a_missing_required_flag_is_a_failure_not_a_usage_error() {
         (
             &["digitalocean-metadata"],
             "digitalocean-metadata needs --id",
+        ),
+        (&["aws", "--secret", "s"], "aws needs --access-key-id"),
+        (
+            &[
+                "aws",
+                "--access-key-id",
+                "k",
+                "--secret",
+                "s",
+                "--elastic-ip",
+                "203.0.113.5=eipalloc-1=i-9",
+            ],
+            "--elastic-ip 203.0.113.5: no --instance i-9",
         ),
     ] {
         let out = run(args);
@@ -151,6 +169,56 @@ fn spawn(args: &[&str]) -> (String, std::process::Child) {
     let stdout = child.stdout.take().expect("stdout");
     BufReader::new(stdout).read_line(&mut url).expect("url");
     (url.trim_end().to_string(), child)
+}
+
+/// Starts the binary with `args`; its first `n` lines and the child.
+fn spawn_lines(args: &[&str], n: usize) -> (Vec<String>, std::process::Child) {
+    use std::io::{BufRead, BufReader};
+    use std::os::unix::process::CommandExt;
+    let mut child = Command::new(BIN)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .expect("spawn");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let mut out = Vec::new();
+    for _ in 0..n {
+        out.push(lines.next().and_then(Result::ok).unwrap_or_default());
+    }
+    (out, child)
+}
+
+/// One raw request against the host and port of `url`: (status, body).
+fn call(url: &str, method: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
+    use std::io::{Read, Write};
+    let host = url
+        .trim_start_matches("http://")
+        .split('/')
+        .next()
+        .unwrap_or_default();
+    let mut s = std::net::TcpStream::connect(host).expect("connect");
+    let mut head = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\n");
+    for (n, v) in headers {
+        head.push_str(&format!("{n}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    s.write_all(head.as_bytes()).expect("write");
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    let status = out
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = out
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
 }
 
 /// `GET path` against the host and port of `url`: (status, body).
@@ -268,4 +336,91 @@ fn metadata_commands_serve_the_id() {
         stop(child);
         assert_eq!(answer, (200, "3000000001".to_string()), "{command}");
     }
+}
+
+#[test]
+fn aws_serves_ec2_and_the_first_instances_imds() {
+    let (urls, child) = spawn_lines(
+        &[
+            "aws",
+            "--access-key-id",
+            "AKIDEXAMPLE",
+            "--secret",
+            "s",
+            "--region",
+            "eu-central-1",
+            "--instance",
+            "i-1=eni-1=02:00:00:00:00:01=10.0.0.11",
+            "--instance",
+            "i-2=eni-2=02:00:00:00:00:02=10.0.0.12",
+            "--elastic-ip",
+            "203.0.113.5=eipalloc-1=i-1",
+            "--elastic-ip",
+            "203.0.113.6=eipalloc-2",
+            "--secondary-ip",
+            "10.0.0.100=eni-1",
+            "--role",
+            "floaty=ASIA1=sec=tok",
+        ],
+        2,
+    );
+    let (ec2, imds) = (urls[0].clone(), urls[1].clone());
+    let state = call(&ec2, "GET", "/_mock/state", &[]);
+    let unsigned = call(
+        &ec2,
+        "GET",
+        "/?Action=DescribeAddresses&Version=2016-11-15",
+        &[],
+    );
+    let (_, token) = call(
+        &imds,
+        "PUT",
+        "/latest/api/token",
+        &[("X-aws-ec2-metadata-token-ttl-seconds", "60")],
+    );
+    let with = [("X-aws-ec2-metadata-token", token.as_str())];
+    let id = call(&imds, "GET", "/latest/meta-data/instance-id", &with);
+    let region = call(&imds, "GET", "/latest/meta-data/placement/region", &with);
+    let ips = call(
+        &imds,
+        "GET",
+        "/latest/meta-data/network/interfaces/macs/02:00:00:00:00:01/local-ipv4s",
+        &with,
+    );
+    let role = call(
+        &imds,
+        "GET",
+        "/latest/meta-data/iam/security-credentials/floaty",
+        &with,
+    );
+    stop(child);
+    for url in [&ec2, &imds] {
+        assert!(
+            url.starts_with("http://127.0.0.1:") && url.ends_with('/'),
+            "{url}"
+        );
+    }
+    assert_ne!(ec2, imds);
+    assert_eq!(state.0, 200);
+    let state: serde_json::Value = serde_json::from_str(&state.1).expect("json");
+    assert_eq!(
+        state,
+        serde_json::json!({
+            "elastic_ips": {"203.0.113.5": "i-1", "203.0.113.6": null},
+            "secondary_ips": {"10.0.0.100": "eni-1"},
+        })
+    );
+    assert_eq!(unsigned.0, 403, "{}", unsigned.1);
+    assert!(
+        unsigned
+            .1
+            .contains("<Code>MissingAuthenticationToken</Code>"),
+        "{}",
+        unsigned.1
+    );
+    assert_eq!(id, (200, "i-1".to_string()));
+    assert_eq!(region, (200, "eu-central-1".to_string()));
+    assert_eq!(ips, (200, "10.0.0.11\n10.0.0.100".to_string()));
+    assert_eq!(role.0, 200, "{}", role.1);
+    assert!(role.1.contains(r#""AccessKeyId" : "ASIA1""#), "{}", role.1);
 }

@@ -14,6 +14,7 @@ use std::net::IpAddr;
 use std::pin::Pin;
 use std::time::Duration;
 
+pub mod aws;
 pub mod calls;
 pub mod cloudscale;
 pub mod digitalocean;

@@ -136,7 +136,8 @@ impl RateBudget {
             inner.next_read = None;
             return Ok(());
         }
-        let refill_in = (seen.reset_in - seen.at.elapsed().as_secs_f64()).max(1.0);
+        let refill_in =
+            (seen.reset_in - now.saturating_duration_since(seen.at).as_secs_f64()).max(1.0);
         let (gap, admit) = match self.refill {
             Refill::Steady => {
                 // One request back every `per` seconds: read at half that

@@ -20,26 +20,40 @@ pub(crate) const FRESH: Duration = Duration::from_millis(500);
 
 /// Where an address points, by the provider's own id of the server or
 /// droplet (`None`: nowhere).
-pub(crate) type Owner = Option<u64>;
+pub(crate) type Owner<T = u64> = Option<T>;
 
-#[derive(Debug, Default)]
-struct Inner {
-    seen: HashMap<IpAddr, (Instant, Owner)>,
+#[derive(Debug)]
+struct Inner<T> {
+    seen: HashMap<IpAddr, (Instant, Owner<T>)>,
     asked: HashSet<IpAddr>,
     /// How many calls a listing of every address takes, once one was made.
     list_calls: Option<u64>,
 }
 
-#[derive(Debug, Default)]
-pub(crate) struct ReadShare {
+/// `T`: the provider's id of an owner (a Hetzner server, an AWS ENI).
+#[derive(Debug)]
+pub(crate) struct ReadShare<T = u64> {
     /// Held by the read in flight: the reads arriving with it wait for
     /// its answer instead of sending their own.
     flight: tokio::sync::Mutex<()>,
-    inner: Mutex<Inner>,
+    inner: Mutex<Inner<T>>,
 }
 
-impl ReadShare {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+impl<T> Default for ReadShare<T> {
+    fn default() -> Self {
+        ReadShare {
+            flight: tokio::sync::Mutex::new(()),
+            inner: Mutex::new(Inner {
+                seen: HashMap::new(),
+                asked: HashSet::new(),
+                list_calls: None,
+            }),
+        }
+    }
+}
+
+impl<T: Clone> ReadShare<T> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner<T>> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -55,13 +69,13 @@ impl ReadShare {
     }
 
     /// An answer for `ip` younger than [`FRESH`].
-    pub(crate) fn fresh(&self, ip: IpAddr) -> Option<Owner> {
+    pub(crate) fn fresh(&self, ip: IpAddr) -> Option<Owner<T>> {
         let inner = self.lock();
         let (at, owner) = inner.seen.get(&ip)?;
-        (at.elapsed() < FRESH).then_some(*owner)
+        (at.elapsed() < FRESH).then(|| owner.clone())
     }
 
-    pub(crate) fn note(&self, ip: IpAddr, owner: Owner) {
+    pub(crate) fn note(&self, ip: IpAddr, owner: Owner<T>) {
         self.lock().seen.insert(ip, (Instant::now(), owner));
     }
 
@@ -71,7 +85,7 @@ impl ReadShare {
     pub(crate) fn note_listing(
         &self,
         calls: u64,
-        owners: impl IntoIterator<Item = (IpAddr, Owner)>,
+        owners: impl IntoIterator<Item = (IpAddr, Owner<T>)>,
     ) {
         let now = Instant::now();
         let mut inner = self.lock();
@@ -114,7 +128,7 @@ mod tests {
 
     #[test]
     fn a_listing_serves_the_asked_addresses_only() {
-        let share = ReadShare::default();
+        let share = ReadShare::<u64>::default();
         share.ask(ip("192.0.2.1"));
         assert!(!share.listing_pays(), "one address: read it alone");
         share.ask(ip("192.0.2.2"));
@@ -140,7 +154,7 @@ mod tests {
 
     #[test]
     fn an_answer_goes_stale() {
-        let share = ReadShare::default();
+        let share = ReadShare::<u64>::default();
         share.lock().seen.insert(
             ip("192.0.2.1"),
             (Instant::now() - FRESH - Duration::from_millis(1), Some(1)),

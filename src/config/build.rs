@@ -9,6 +9,7 @@ use super::raw::RawConfig;
 use super::values::{AnyDuration, IdValue, NonEmpty, SecretValue};
 use super::*;
 use crate::rules::{RuleError, RuleErrorKind};
+use floaty_providers::Secret;
 
 pub(super) fn build(
     raw: RawConfig,
@@ -37,7 +38,8 @@ pub(super) fn build(
         ProviderKind::Exoscale | ProviderKind::Hetzner | ProviderKind::DigitalOcean => {
             DEFAULT_EXOSCALE_REFRESH_TIMEOUT
         }
-        ProviderKind::Cloudscale => DEFAULT_REFRESH_TIMEOUT,
+        // A secondary IP's remap is confirmed in IMDS within it.
+        ProviderKind::Cloudscale | ProviderKind::Aws => DEFAULT_REFRESH_TIMEOUT,
     };
     let back_off = raw.back_off.unwrap_or_default();
     let defaults = BackOff::default();
@@ -45,12 +47,15 @@ pub(super) fn build(
     let exoscale = raw.exoscale.unwrap_or_default();
     let hetzner = raw.hetzner.unwrap_or_default();
     let digitalocean = raw.digitalocean.unwrap_or_default();
+    let aws = raw.aws.unwrap_or_default();
     let inline = |s: &Option<SecretValue>| s.as_ref().and_then(|s| s.0.clone());
     let inline_secret = inline(&cloudscale.token).is_some()
         || inline(&exoscale.key).is_some()
         || inline(&exoscale.secret).is_some()
         || inline(&hetzner.token).is_some()
-        || inline(&digitalocean.token).is_some();
+        || inline(&digitalocean.token).is_some()
+        || inline(&aws.access_key_id).is_some()
+        || inline(&aws.secret_access_key).is_some();
     let mut warnings = Vec::new();
     let mut resolve = |credential: &Credential,
                        value: &Option<SecretValue>,
@@ -95,6 +100,44 @@ pub(super) fn build(
         digitalocean.token_file,
         ProviderKind::DigitalOcean,
     )?;
+    let keys_in_yaml = aws.access_key_id.as_ref().is_some_and(|v| v.0.is_some())
+        || aws.access_key_id_file.is_some();
+    let aws_key_id = resolve(
+        &AWS_ACCESS_KEY_ID,
+        &aws.access_key_id,
+        aws.access_key_id_file,
+        ProviderKind::Aws,
+    )?;
+    let aws_secret = resolve(
+        &AWS_SECRET_ACCESS_KEY,
+        &aws.secret_access_key,
+        aws.secret_access_key_file,
+        ProviderKind::Aws,
+    )?;
+    if provider == ProviderKind::Aws {
+        match (&aws_key_id, &aws_secret) {
+            (Some(_), None) => {
+                return Err(AWS_SECRET_ACCESS_KEY.missing(
+                    path,
+                    "the secret of the access key id (or remove both to use the instance role)",
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(AWS_ACCESS_KEY_ID.missing(
+                    path,
+                    "the id of the secret access key (or remove both to use the instance role)",
+                ))
+            }
+            _ => {}
+        }
+    }
+    // AWS pairs a session token with keys from the environment only.
+    let aws_session_token =
+        (provider == ProviderKind::Aws && !keys_in_yaml && aws_key_id.is_some())
+            .then(|| env(super::ENV_AWS_SESSION_TOKEN))
+            .flatten()
+            .filter(|t| !t.is_empty())
+            .map(|t| Secret::new(t.trim_end_matches(['\n', '\r'])));
     let ids = |map: Option<BTreeMap<String, IdValue>>| -> BTreeMap<String, u64> {
         map.unwrap_or_default()
             .into_iter()
@@ -184,6 +227,24 @@ pub(super) fn build(
             token: digitalocean_token,
             droplet_id: digitalocean.droplet_id.map(|i| i.0),
             hostname_to_droplet_id: ids(digitalocean.hostname_to_droplet_id),
+        },
+        aws: Aws {
+            region: aws.region.map(|r| r.0),
+            endpoint: aws.endpoint.map(|e| e.0),
+            mode: aws
+                .mode
+                .map_or(floaty_providers::aws::AddressMode::ElasticIp, |m| m.0),
+            instance_id: aws.instance_id.map(|i| i.0),
+            hostname_to_instance_id: aws
+                .hostname_to_instance_id
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(host, id)| (host, id.0))
+                .collect(),
+            network_interface_id: aws.network_interface_id.map(|i| i.0),
+            access_key_id: aws_key_id,
+            secret_access_key: aws_secret,
+            session_token: aws_session_token,
         },
         ca_file,
         rules,

@@ -14,6 +14,10 @@ pub const ENV_EXOSCALE_KEY: &str = "FLOATY_EXOSCALE_KEY";
 pub const ENV_EXOSCALE_SECRET: &str = "FLOATY_EXOSCALE_SECRET";
 pub const ENV_HETZNER_TOKEN: &str = "FLOATY_HETZNER_TOKEN";
 pub const ENV_DIGITALOCEAN_TOKEN: &str = "FLOATY_DIGITALOCEAN_TOKEN";
+/// AWS's own names: every AWS tool reads them, so floaty does too.
+pub const ENV_AWS_ACCESS_KEY_ID: &str = "AWS_ACCESS_KEY_ID";
+pub const ENV_AWS_SECRET_ACCESS_KEY: &str = "AWS_SECRET_ACCESS_KEY";
+pub const ENV_AWS_SESSION_TOKEN: &str = "AWS_SESSION_TOKEN";
 
 /// A secret file larger than this is not a token: refuse it rather than
 /// send megabytes in a header.
@@ -65,6 +69,27 @@ pub(super) const HETZNER_TOKEN: Credential = Credential {
     section: "hetzner",
     key: "token",
     env_var: ENV_HETZNER_TOKEN,
+    check: |_| Ok(()),
+};
+pub(super) const AWS_ACCESS_KEY_ID: Credential = Credential {
+    section: "aws",
+    key: "access-key-id",
+    env_var: ENV_AWS_ACCESS_KEY_ID,
+    check: |v| {
+        if v.len() >= 16
+            && v.bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+        {
+            Ok(())
+        } else {
+            Err("is not an access key id (20 capitals and digits, AKIA… or ASIA…)".into())
+        }
+    },
+};
+pub(super) const AWS_SECRET_ACCESS_KEY: Credential = Credential {
+    section: "aws",
+    key: "secret-access-key",
+    env_var: ENV_AWS_SECRET_ACCESS_KEY,
     check: |_| Ok(()),
 };
 pub(super) const DIGITALOCEAN_TOKEN: Credential = Credential {

@@ -121,6 +121,29 @@ impl fmt::Display for Config {
                 )?;
                 ids(f, "hostname-to-droplet-id", &d.hostname_to_droplet_id)
             }
+            ProviderKind::Aws => {
+                let a = &self.aws;
+                writeln!(f, "aws:")?;
+                writeln!(f, "  region: {}", opt(a.region.clone()))?;
+                writeln!(f, "  endpoint: {}", opt(a.endpoint.clone()))?;
+                writeln!(
+                    f,
+                    "  mode: {}",
+                    match a.mode {
+                        floaty_providers::aws::AddressMode::ElasticIp => "elastic-ip",
+                        floaty_providers::aws::AddressMode::SecondaryPrivateIp =>
+                            "secondary-private-ip",
+                    }
+                )?;
+                writeln!(f, "  instance-id: {}", opt(a.instance_id.clone()))?;
+                writeln!(
+                    f,
+                    "  network-interface-id: {}",
+                    opt(a.network_interface_id.clone())
+                )?;
+                writeln!(f, "  access-key-id: {}", secret(&a.access_key_id))?;
+                write!(f, "  secret-access-key: {}", secret(&a.secret_access_key))
+            }
             ProviderKind::Exoscale => {
                 let e = &self.exoscale;
                 writeln!(f, "exoscale:")?;

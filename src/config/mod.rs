@@ -52,16 +52,16 @@ mod yaml_error;
 pub use crate::lock::LockTemplate;
 pub use ca_file::{CaFile, MAX_CA_FILE};
 pub use credentials::{
-    ENV_CLOUDSCALE_TOKEN, ENV_DIGITALOCEAN_TOKEN, ENV_EXOSCALE_KEY, ENV_EXOSCALE_SECRET,
-    ENV_HETZNER_TOKEN,
+    ENV_AWS_ACCESS_KEY_ID, ENV_AWS_SECRET_ACCESS_KEY, ENV_AWS_SESSION_TOKEN, ENV_CLOUDSCALE_TOKEN,
+    ENV_DIGITALOCEAN_TOKEN, ENV_EXOSCALE_KEY, ENV_EXOSCALE_SECRET, ENV_HETZNER_TOKEN,
 };
 pub use error::ConfigError;
 pub use stop::{stop_settings, StopSettings};
 pub use values::{MIN_BACK_OFF, MIN_REFRESH_INTERVAL, MIN_TIMEOUT};
 
 use credentials::{
-    readable_by_others, CLOUDSCALE_TOKEN, DIGITALOCEAN_TOKEN, EXOSCALE_KEY, EXOSCALE_SECRET,
-    HETZNER_TOKEN,
+    readable_by_others, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, CLOUDSCALE_TOKEN,
+    DIGITALOCEAN_TOKEN, EXOSCALE_KEY, EXOSCALE_SECRET, HETZNER_TOKEN,
 };
 use raw::RawConfig;
 use yaml_error::{secret_values, yaml_error};
@@ -111,6 +111,7 @@ pub struct Config {
     pub exoscale: Exoscale,
     pub hetzner: Hetzner,
     pub digitalocean: DigitalOcean,
+    pub aws: Aws,
     /// `ca-file`: trusted by the provider on top of the built-in roots.
     pub ca_file: Option<CaFile>,
     /// Commands run on events (`rules:`), context already filled in.
@@ -238,6 +239,7 @@ pub enum ProviderKind {
     Exoscale,
     Hetzner,
     DigitalOcean,
+    Aws,
 }
 
 impl ProviderKind {
@@ -247,6 +249,7 @@ impl ProviderKind {
             ProviderKind::Exoscale => "exoscale",
             ProviderKind::Hetzner => "hetzner",
             ProviderKind::DigitalOcean => "digitalocean",
+            ProviderKind::Aws => "aws",
         }
     }
 }
@@ -302,6 +305,21 @@ pub struct DigitalOcean {
     pub token: Option<Secret>,
     pub droplet_id: Option<u64>,
     pub hostname_to_droplet_id: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Aws {
+    pub region: Option<String>,
+    pub endpoint: Option<String>,
+    pub mode: floaty_providers::aws::AddressMode,
+    pub instance_id: Option<String>,
+    pub hostname_to_instance_id: BTreeMap<String, String>,
+    pub network_interface_id: Option<String>,
+    /// Both or neither (checked at load); neither means the instance role.
+    pub access_key_id: Option<Secret>,
+    pub secret_access_key: Option<Secret>,
+    /// `AWS_SESSION_TOKEN`, taken only with keys from the environment.
+    pub session_token: Option<Secret>,
 }
 
 /// floaty.yml is a few KiB; a file beyond this is the wrong file (or
@@ -421,10 +439,23 @@ fn name_the_rule(err: ConfigError, name: Option<&str>) -> ConfigError {
 /// `provider::Spec` is built from, so no provider is ever built without them.
 #[derive(Debug, Clone)]
 pub enum RunCredentials {
-    Cloudscale { token: Secret },
-    Exoscale { key: Secret, secret: Secret },
-    Hetzner { token: Secret },
-    DigitalOcean { token: Secret },
+    Cloudscale {
+        token: Secret,
+    },
+    Exoscale {
+        key: Secret,
+        secret: Secret,
+    },
+    Hetzner {
+        token: Secret,
+    },
+    DigitalOcean {
+        token: Secret,
+    },
+    /// Nothing is missing on AWS: without keys, the instance role signs.
+    Aws {
+        credentials: floaty_providers::aws::Credentials,
+    },
 }
 
 impl Config {
@@ -465,6 +496,19 @@ impl Config {
                     )
                 })?;
                 Ok(RunCredentials::DigitalOcean { token })
+            }
+            ProviderKind::Aws => {
+                let a = &self.aws;
+                Ok(RunCredentials::Aws {
+                    credentials: match (&a.access_key_id, &a.secret_access_key) {
+                        (Some(id), Some(secret)) => floaty_providers::aws::Credentials::Static {
+                            access_key_id: id.clone(),
+                            secret_access_key: secret.clone(),
+                            session_token: a.session_token.clone(),
+                        },
+                        _ => floaty_providers::aws::Credentials::InstanceRole,
+                    },
+                })
             }
         }
     }

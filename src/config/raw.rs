@@ -43,6 +43,7 @@ pub(super) struct RawConfig {
     pub(super) exoscale: Option<RawExoscale>,
     pub(super) hetzner: Option<RawHetzner>,
     pub(super) digitalocean: Option<RawDigitalOcean>,
+    pub(super) aws: Option<RawAws>,
     pub(super) rules: Option<Vec<crate::rules::RawRule>>,
     /// Free user strings for rule templates (`{context.KEY}`).
     pub(super) context: Option<BTreeMap<String, crate::rules::ContextValue>>,
@@ -120,6 +121,25 @@ pub(super) struct RawDigitalOcean {
     pub(super) hostname_to_droplet_id: Option<BTreeMap<String, IdValue>>,
 }
 
+#[derive(Deserialize, Default)]
+#[serde(
+    deny_unknown_fields,
+    rename_all = "kebab-case",
+    expecting = "a mapping with region, endpoint, mode, instance-id, hostname-to-instance-id, network-interface-id, access-key-id, secret-access-key"
+)]
+pub(super) struct RawAws {
+    pub(super) region: Option<AwsRegion>,
+    pub(super) endpoint: Option<ApiBase>,
+    pub(super) mode: Option<AwsModeValue>,
+    pub(super) instance_id: Option<InstanceIdValue>,
+    pub(super) hostname_to_instance_id: Option<BTreeMap<String, InstanceIdValue>>,
+    pub(super) network_interface_id: Option<EniValue>,
+    pub(super) access_key_id: Option<SecretValue>,
+    pub(super) access_key_id_file: Option<NonEmpty>,
+    pub(super) secret_access_key: Option<SecretValue>,
+    pub(super) secret_access_key_file: Option<NonEmpty>,
+}
+
 /// Keys that belong in a section, for the hint when one is written at the top.
 pub(super) const SECTION_KEYS: &[(&str, &[&str])] = &[
     (
@@ -171,6 +191,21 @@ pub(super) const SECTION_KEYS: &[(&str, &[&str])] = &[
             "token-file",
             "droplet-id",
             "hostname-to-droplet-id",
+        ],
+    ),
+    (
+        "aws",
+        &[
+            "region",
+            "endpoint",
+            "mode",
+            "instance-id",
+            "hostname-to-instance-id",
+            "network-interface-id",
+            "access-key-id",
+            "access-key-id-file",
+            "secret-access-key",
+            "secret-access-key-file",
         ],
     ),
 ];

@@ -1217,3 +1217,83 @@ fn hetzner_and_digitalocean_mistakes_are_named() {
     );
     assert!(!e.contains("a b"), "the token is never quoted: {e}");
 }
+
+#[test]
+fn aws_section_and_its_credentials() {
+    use floaty_providers::aws::{AddressMode, Credentials};
+    let c = ok(
+        "provider: aws\naws:\n  region: eu-central-1\n  mode: secondary-private-ip\n  \
+                instance-id: i-0123456789abcdef0\n  network-interface-id: eni-0123456789abcdef0\n",
+    );
+    assert_eq!(c.provider, ProviderKind::Aws);
+    assert_eq!(c.aws.mode, AddressMode::SecondaryPrivateIp);
+    assert_eq!(c.aws.instance_id.as_deref(), Some("i-0123456789abcdef0"));
+    assert!(matches!(
+        c.run_credentials(),
+        Ok(RunCredentials::Aws {
+            credentials: Credentials::InstanceRole
+        })
+    ));
+    let c = ok(
+        "provider: aws\naws:\n  access-key-id: AKIAIOSFODNN7EXAMPLE\n  \
+                secret-access-key: wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n",
+    );
+    assert_eq!(c.aws.mode, AddressMode::ElasticIp, "the default");
+    assert!(matches!(
+        c.run_credentials(),
+        Ok(RunCredentials::Aws {
+            credentials: Credentials::Static {
+                session_token: None,
+                ..
+            }
+        })
+    ));
+    // The environment, with the session token that goes with it.
+    let env = |name: &str| {
+        match name {
+            "AWS_ACCESS_KEY_ID" => Some("ASIAIOSFODNN7EXAMPLE"),
+            "AWS_SECRET_ACCESS_KEY" => Some("secret/from/env"),
+            "AWS_SESSION_TOKEN" => Some("FQoGZXIvYXdzEXAMPLETOKEN"),
+            _ => None,
+        }
+        .map(str::to_string)
+    };
+    let c = parse_with_env("provider: aws\n", Path::new(FILE), &env).expect("config");
+    assert!(matches!(
+        c.run_credentials(),
+        Ok(RunCredentials::Aws { credentials: Credentials::Static { session_token: Some(t), .. } })
+            if t.expose() == "FQoGZXIvYXdzEXAMPLETOKEN"
+    ));
+}
+
+#[test]
+fn aws_mistakes_are_named() {
+    let e = err("provider: aws\naws:\n  access-key-id: AKIAIOSFODNN7EXAMPLE\n");
+    assert!(
+        e.contains("aws.secret-access-key: missing") && e.contains("instance role"),
+        "{e}"
+    );
+    let e = err("provider: aws\naws:\n  instance-id: web-1\n");
+    assert!(
+        e.contains("aws.instance-id") && e.contains("not an id like i-0123456789abcdef0"),
+        "{e}"
+    );
+    let e = err("provider: aws\naws:\n  mode: eip\n");
+    assert!(
+        e.contains("write elastic-ip (the default) or secondary-private-ip"),
+        "{e}"
+    );
+    let e = err("provider: aws\naws:\n  region: Frankfurt\n");
+    assert!(
+        e.contains("aws.region") && e.contains("not a region"),
+        "{e}"
+    );
+    let e = err("provider: aws\naws:\n  access-key-id: not-a-key\n  secret-access-key: x1234\n");
+    assert!(
+        e.contains("aws.access-key-id") && e.contains("not an access key id"),
+        "{e}"
+    );
+    assert!(!e.contains("not-a-key"), "never quoted: {e}");
+    let e = err("provider: ec2\n");
+    assert!(e.contains("did you mean `aws`"), "{e}");
+}

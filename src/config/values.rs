@@ -275,7 +275,86 @@ impl<'de> Deserialize<'de> for DemoteBy {
 }
 
 /// Every value `provider:` takes, for messages.
-pub(super) const PROVIDERS: &str = "cloudscale, exoscale, hetzner or digitalocean";
+pub(super) const PROVIDERS: &str = "cloudscale, exoscale, hetzner, digitalocean or aws";
+
+/// An AWS id of a kind (`i-0123456789abcdef0`, `eni-…`): the prefix and
+/// hex digits, so a name or an ARN is caught here rather than by the API
+/// on the first failover.
+fn aws_id(s: &str, prefix: &str, example: &str) -> Result<String, String> {
+    let s = s.trim();
+    match s.strip_prefix(prefix) {
+        Some(hex) if !hex.is_empty() && hex.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            Ok(s.to_string())
+        }
+        _ => Err(format!(
+            "{:?} is not an id like {example}",
+            crate::text::shown(s)
+        )),
+    }
+}
+
+/// `aws.instance-id`.
+pub(super) struct InstanceIdValue(pub(super) String);
+
+impl<'de> Deserialize<'de> for InstanceIdValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        text(d, "an instance id like i-0123456789abcdef0", |s| {
+            aws_id(s, "i-", "i-0123456789abcdef0").map(InstanceIdValue)
+        })
+    }
+}
+
+/// `aws.network-interface-id`.
+pub(super) struct EniValue(pub(super) String);
+
+impl<'de> Deserialize<'de> for EniValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        text(
+            d,
+            "a network interface id like eni-0123456789abcdef0",
+            |s| aws_id(s, "eni-", "eni-0123456789abcdef0").map(EniValue),
+        )
+    }
+}
+
+/// `aws.mode`.
+pub(super) struct AwsModeValue(pub(super) floaty_providers::aws::AddressMode);
+
+impl<'de> Deserialize<'de> for AwsModeValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use floaty_providers::aws::AddressMode;
+        text(d, "elastic-ip or secondary-private-ip", |s| match s {
+            "elastic-ip" => Ok(AwsModeValue(AddressMode::ElasticIp)),
+            "secondary-private-ip" => Ok(AwsModeValue(AddressMode::SecondaryPrivateIp)),
+            other => Err(format!(
+                "{:?} is not a mode; write elastic-ip (the default) or secondary-private-ip",
+                crate::text::shown(other)
+            )),
+        })
+    }
+}
+
+/// `aws.region`: `eu-central-1` and its kind.
+pub(super) struct AwsRegion(pub(super) String);
+
+impl<'de> Deserialize<'de> for AwsRegion {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        text(d, "a region like eu-central-1", |s| {
+            let ok = !s.is_empty()
+                && s.contains('-')
+                && s.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+            if ok {
+                Ok(AwsRegion(s.to_string()))
+            } else {
+                Err(format!(
+                    "{:?} is not a region (write e.g. eu-central-1), or remove the key to ask the metadata service",
+                    crate::text::shown(s)
+                ))
+            }
+        })
+    }
+}
 
 /// `provider:`; empty counts as missing, like in vshn/floaty.
 pub(super) struct ProviderValue(pub(super) Option<ProviderKind>);
@@ -288,12 +367,14 @@ impl<'de> Deserialize<'de> for ProviderValue {
             "exoscale" => Ok(ProviderValue(Some(ProviderKind::Exoscale))),
             "hetzner" => Ok(ProviderValue(Some(ProviderKind::Hetzner))),
             "digitalocean" => Ok(ProviderValue(Some(ProviderKind::DigitalOcean))),
+            "aws" => Ok(ProviderValue(Some(ProviderKind::Aws))),
             other => {
                 let hint = match other.trim().to_ascii_lowercase().as_str() {
                     "cloudscale" => "; did you mean `cloudscale`?",
                     "exoscale" => "; did you mean `exoscale`?",
                     "hetzner" | "hcloud" | "hetzner-cloud" => "; did you mean `hetzner`?",
                     "digitalocean" | "digital-ocean" | "do" => "; did you mean `digitalocean`?",
+                    "aws" | "ec2" | "amazon" => "; did you mean `aws`?",
                     _ => "",
                 };
                 Err(format!(

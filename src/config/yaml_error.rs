@@ -207,6 +207,7 @@ pub(super) fn secret_values(root: &serde_yaml::Value) -> Vec<String> {
         ("exoscale", "secret"),
         ("hetzner", "token"),
         ("digitalocean", "token"),
+        ("aws", "secret-access-key"),
     ] {
         let value = root.get(section).and_then(|s| s.get(key));
         let text = match value {

@@ -557,6 +557,7 @@ fn every_shipped_config_example_passes_check() {
     assert_eq!(
         seen,
         [
+            "aws.yml",
             "digitalocean.yml",
             "exoscale.yml",
             "floaty-fifo.yml",

@@ -3,6 +3,7 @@
 
 mod support;
 
+mod aws;
 mod bad_input;
 mod digitalocean;
 mod exoscale;
@@ -13,6 +14,7 @@ mod health;
 mod hetzner;
 mod keepalived_conf;
 mod lab_script;
+mod man_and_completions;
 mod notify;
 mod pair;
 mod processes;

@@ -6,11 +6,14 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
-use mock_cloud::{Cloudscale, DigitalOcean, Exoscale, Hetzner};
+use mock_cloud::{Cloudscale, DigitalOcean, Ec2, Exoscale, Hetzner, Imds};
 
 // Only the Hetzner and DigitalOcean tests compare with published examples.
 #[allow(dead_code)]
 pub mod shape;
+// Only the AWS tests sign requests.
+#[allow(dead_code)]
+pub mod sigv4;
 
 /// Where a raw request goes: a mock, or a `host:port` as text.
 pub trait Addr {
@@ -36,6 +39,18 @@ impl Addr for Hetzner {
 }
 
 impl Addr for DigitalOcean {
+    fn socket_addr(&self) -> SocketAddr {
+        self.addr()
+    }
+}
+
+impl Addr for Ec2 {
+    fn socket_addr(&self) -> SocketAddr {
+        self.addr()
+    }
+}
+
+impl Addr for Imds {
     fn socket_addr(&self) -> SocketAddr {
         self.addr()
     }
@@ -114,6 +129,7 @@ pub fn raw_answer(to: &(impl Addr + ?Sized), bytes: &[u8]) -> Answer {
 }
 
 /// Sends raw bytes, reads until the server closes; returns (status, body).
+#[allow(dead_code)]
 pub fn raw(to: &(impl Addr + ?Sized), bytes: &[u8]) -> (u16, String) {
     let a = raw_answer(to, bytes);
     (a.status, a.body)
@@ -143,6 +159,7 @@ pub fn send(
 }
 
 /// One request on its own connection, with a JSON body if any.
+#[allow(dead_code)]
 pub fn req(
     to: &(impl Addr + ?Sized),
     method: &str,

@@ -71,6 +71,22 @@ fn keepalived_failover_moves_the_digitalocean_reserved_ip() {
     failover(Cloud::DigitalOcean);
 }
 
+/// AWS, an Elastic IP: read first (a remap may be billed), then
+/// AssociateAddress, signed with SigV4.
+#[test]
+#[cfg_attr(not(floaty_root_tests), ignore = "needs root, keepalived and ip")]
+fn keepalived_failover_moves_the_aws_elastic_ip() {
+    failover(Cloud::AwsElasticIp);
+}
+
+/// AWS, a secondary private IP: AssignPrivateIpAddresses, confirmed in
+/// each node's own IMDSv2 once the asynchronous remap shows.
+#[test]
+#[cfg_attr(not(floaty_root_tests), ignore = "needs root, keepalived and ip")]
+fn keepalived_failover_moves_the_aws_secondary_private_ip() {
+    failover(Cloud::AwsSecondaryIp);
+}
+
 fn failover(cloud: Cloud) {
     let mut lab = match Lab::for_cloud(cloud) {
         Ok(lab) => lab,

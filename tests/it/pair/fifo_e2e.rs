@@ -32,8 +32,10 @@ pub fn use_fifo(lab: &mut Lab, record: bool) {
             &script,
             format!(
                 "#!/bin/sh\n\
+                 {env}\
                  echo \"$(date +%T.%N) ===== fifo script $* =====\" >>{log}\n\
                  exec {floaty} --log-target stderr -v \"$@\" 2>>{log}\n",
+                env = node.env,
                 log = node.floaty_log_path().display(),
             ),
         )
@@ -112,6 +114,18 @@ fn keepalived_pair_feeds_the_fifo_daemon_on_hetzner() {
 #[cfg_attr(not(floaty_root_tests), ignore = "needs root, keepalived and ip")]
 fn keepalived_pair_feeds_the_fifo_daemon_on_digitalocean() {
     fifo(Cloud::DigitalOcean);
+}
+
+#[test]
+#[cfg_attr(not(floaty_root_tests), ignore = "needs root, keepalived and ip")]
+fn keepalived_pair_feeds_the_fifo_daemon_on_aws_elastic_ips() {
+    fifo(Cloud::AwsElasticIp);
+}
+
+#[test]
+#[cfg_attr(not(floaty_root_tests), ignore = "needs root, keepalived and ip")]
+fn keepalived_pair_feeds_the_fifo_daemon_on_aws_secondary_ips() {
+    fifo(Cloud::AwsSecondaryIp);
 }
 
 fn fifo(cloud: Cloud) {

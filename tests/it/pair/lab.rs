@@ -160,6 +160,9 @@ pub struct Node {
     /// number on Hetzner and DigitalOcean.
     pub id: &'static str,
     pub priority: u8,
+    /// Shell `export` lines the node's scripts run floaty with (AWS: the
+    /// node's own instance metadata service).
+    pub env: String,
     pub ns: Netns,
     /// veth address, e.g. 192.0.2.1
     pub addr: String,
@@ -174,6 +177,29 @@ pub struct Node {
 impl Node {
     pub fn floaty_config(&self) -> PathBuf {
         self.dir.join("floaty.yml")
+    }
+
+    /// The notify program keepalived runs: floaty, its log kept (keepalived
+    /// gives notify programs /dev/null for stderr), and the hold
+    /// ([`Node::hold`]: $3 is the state).
+    fn write_notify_script(&self) {
+        let log = self.floaty_log_path();
+        let script = format!(
+            "#!/bin/sh\n\
+             {env}\
+             echo \"$(date +%T.%N) ===== notify $* =====\" >>{log}\n\
+             hold={dir}/hold-$3\n\
+             if [ -p \"$hold\" ]; then read _ <\"$hold\"; echo \"$(date +%T.%N) ===== released $* =====\" >>{log}; fi\n\
+             exec {floaty} --log-target stderr -v {yml} \"$@\" 2>>{log}\n",
+            env = self.env,
+            floaty = bin(),
+            log = log.display(),
+            yml = self.floaty_config().display(),
+            dir = self.dir.display(),
+        );
+        let notify = self.dir.join("notify");
+        fs::write(&notify, script).expect("notify script");
+        fs::set_permissions(&notify, fs::Permissions::from_mode(0o755)).expect("chmod");
     }
 
     pub fn floaty_log_path(&self) -> PathBuf {
@@ -503,6 +529,10 @@ pub enum Cloud {
     Exoscale,
     Hetzner,
     DigitalOcean,
+    /// An Elastic IP.
+    AwsElasticIp,
+    /// A secondary private IP, confirmed in each node's own IMDS.
+    AwsSecondaryIp,
 }
 
 /// The mock that serves the nodes when it is not cloudscale's.
@@ -510,6 +540,22 @@ pub enum OtherApi {
     Exoscale(mock_cloud::Exoscale),
     Hetzner(mock_cloud::Hetzner),
     DigitalOcean(mock_cloud::DigitalOcean),
+    /// EC2 and the metadata services of the nodes, in node order.
+    Aws {
+        ec2: mock_cloud::Ec2,
+        imds: Vec<mock_cloud::Imds>,
+        secondary: bool,
+    },
+}
+
+/// AWS instance ids of the nodes; their ENIs are `eni-` and the same hex.
+pub const INSTANCE_A: &str = "i-0aaaaaaaaaaaaaaa1";
+pub const INSTANCE_B: &str = "i-0bbbbbbbbbbbbbbb2";
+pub const AWS_KEY_ID: &str = "AKIAFLOATYLABEXAMPLE";
+pub const AWS_SECRET: &str = "lab/secret/aws/0123456789abcdefEXAMPLE";
+
+fn eni_of(instance: &str) -> String {
+    format!("eni-{}", instance.trim_start_matches("i-"))
 }
 
 /// Hetzner server and DigitalOcean droplet ids of the nodes: above 2^31,
@@ -617,10 +663,38 @@ impl Lab {
                 }
                 Some(OtherApi::DigitalOcean(m))
             }
+            Cloud::AwsElasticIp | Cloud::AwsSecondaryIp => {
+                let m = mock_cloud::Ec2::start(AWS_KEY_ID, AWS_SECRET).expect("start the mock API");
+                for (i, id) in [INSTANCE_A, INSTANCE_B].into_iter().enumerate() {
+                    m.add_instance(
+                        id,
+                        &eni_of(id),
+                        &format!("0a:00:00:00:00:0{}", i + 1),
+                        &format!("10.0.0.{}", i + 5),
+                    );
+                }
+                for i in 0..instances {
+                    if cloud == Cloud::AwsElasticIp {
+                        m.add_elastic_ip(
+                            &vip_of(i),
+                            &format!("eipalloc-0{i:016x}"),
+                            Some(INSTANCE_B),
+                        );
+                    } else {
+                        m.add_secondary_ip(&vip_of(i), Some(&eni_of(INSTANCE_B)));
+                    }
+                }
+                Some(OtherApi::Aws {
+                    ec2: m,
+                    imds: Vec::new(),
+                    secondary: cloud == Cloud::AwsSecondaryIp,
+                })
+            }
         };
         let (id_a, id_b) = match cloud {
             Cloud::Cloudscale | Cloud::Exoscale => (SERVER_A, SERVER_B),
             Cloud::Hetzner | Cloud::DigitalOcean => (ID_A, ID_B),
+            Cloud::AwsElasticIp | Cloud::AwsSecondaryIp => (INSTANCE_A, INSTANCE_B),
         };
 
         // Namespaces first, so that a failure below still deletes them.
@@ -658,9 +732,22 @@ impl Lab {
                 Some(OtherApi::Exoscale(m)) => m.also_listen(listener),
                 Some(OtherApi::Hetzner(m)) => m.also_listen(listener),
                 Some(OtherApi::DigitalOcean(m)) => m.also_listen(listener),
+                Some(OtherApi::Aws { ec2, .. }) => ec2.also_listen(listener),
                 None => lab.mock.also_listen(listener),
             }
-            let node = lab.node_files(name, uuid, priority, ns, addr, port);
+            // Each AWS node has a metadata service of its own.
+            let mut env = String::new();
+            if let Some(OtherApi::Aws { ec2, imds, .. }) = &mut lab.other {
+                let listener = ns.bind_loopback().expect("listen in the namespace");
+                let port = listener.local_addr().expect("local address").port();
+                lab.listeners
+                    .push(listener.try_clone().expect("clone listener"));
+                imds.push(ec2.imds_on(listener, uuid).expect("imds"));
+                env = format!("export FLOATY_METADATA_URL=http://127.0.0.1:{port}/\n");
+            }
+            let mut node = lab.node_files(name, uuid, priority, ns, addr, port);
+            node.env = env;
+            node.write_notify_script();
             lab.nodes.push(node);
         }
         // A keepalived started before its link has carrier enters FAULT
@@ -697,23 +784,7 @@ impl Lab {
         fs::create_dir_all(dir.join("lock")).expect("node directory");
         let notify = dir.join("notify");
         let conf = dir.join("keepalived.conf");
-        let log = dir.join("floaty.log");
         let yml = dir.join("floaty.yml");
-        // keepalived gives notify programs /dev/null for stderr: keep the log.
-        // The hold (Node::hold): $3 is the state.
-        let floaty = bin();
-        let script = format!(
-            "#!/bin/sh\n\
-             echo \"$(date +%T.%N) ===== notify $* =====\" >>{log}\n\
-             hold={dir}/hold-$3\n\
-             if [ -p \"$hold\" ]; then read _ <\"$hold\"; echo \"$(date +%T.%N) ===== released $* =====\" >>{log}; fi\n\
-             exec {floaty} --log-target stderr -v {yml} \"$@\" 2>>{log}\n",
-            log = log.display(),
-            yml = yml.display(),
-            dir = dir.display(),
-        );
-        fs::write(&notify, script).expect("notify script");
-        fs::set_permissions(&notify, fs::Permissions::from_mode(0o755)).expect("chmod");
         let mut kconf =
             format!("global_defs {{\n    router_id lab-{name}\n    script_user root\n}}\n");
         // One instance: the VIP as always. Several: /32 each, so that one
@@ -748,6 +819,16 @@ impl Lab {
                 "provider: digitalocean\n\
                  digitalocean:\n  endpoint: \"http://127.0.0.1:{port}/v2\"\n  token: {TOKEN}\n  droplet-id: {id}\n"
             ),
+            // The region and, for a secondary IP, the ENI come from the
+            // node's metadata service; the instance id is given.
+            Some(OtherApi::Aws { secondary, .. }) => format!(
+                "provider: aws\n\
+                 aws:\n  endpoint: \"http://127.0.0.1:{port}/\"\n  mode: {}\n  instance-id: {id}\n  \
+                 access-key-id: {AWS_KEY_ID}\n  secret-access-key: {AWS_SECRET}\n\
+                 managed-addresses:\n{}",
+                if secondary { "secondary-private-ip" } else { "elastic-ip" },
+                (0..self.instances).map(|i| format!("  - {}\n", vip_of(i))).collect::<String>()
+            ),
             None => format!(
                 "provider: cloudscale\n\
                  cloudscale:\n  endpoint: \"http://127.0.0.1:{port}/\"\n  token: {TOKEN}\n  server-uuid: {id}\n"
@@ -771,6 +852,7 @@ impl Lab {
             name,
             id,
             priority,
+            env: String::new(),
             ns,
             addr,
             dir,
@@ -809,6 +891,16 @@ impl Lab {
             },
             Some(OtherApi::Hetzner(m)) => m.server_of(VIP)?.to_string(),
             Some(OtherApi::DigitalOcean(m)) => m.droplet_of(VIP)?.to_string(),
+            Some(OtherApi::Aws {
+                ec2,
+                secondary: false,
+                ..
+            }) => ec2.eip_instance(VIP)?,
+            Some(OtherApi::Aws {
+                ec2,
+                secondary: true,
+                ..
+            }) => format!("i-{}", ec2.secondary_eni(VIP)?.trim_start_matches("eni-")),
             None => self.mock.server_of(VIP)?,
         };
         Some(
@@ -825,6 +917,7 @@ impl Lab {
             Some(OtherApi::Exoscale(m)) => m.requests(),
             Some(OtherApi::Hetzner(m)) => m.requests(),
             Some(OtherApi::DigitalOcean(m)) => m.requests(),
+            Some(OtherApi::Aws { ec2, .. }) => ec2.requests(),
             None => self.mock.requests(),
         }
     }
