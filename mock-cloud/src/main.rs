@@ -1,7 +1,9 @@
 //! `floaty-mock-cloud`: the mocks as a process, for behaviour tests, tests
 //! inside network namespaces and the demo lab.
 //!
-//! It prints its base URL as the first line of stdout, then serves until it
+//! It prints its base URL as the first line of stdout (`aws` with an
+//! `--instance` also the URL of that instance's IMDS as the second), then
+//! serves until it
 //! is killed (SIGTERM's default action is fine: the state file is always
 //! complete) or, when stdin is a pipe or socket, until stdin closes, so a
 //! test that dies without cleaning up does not leave it running. A terminal
