@@ -112,6 +112,18 @@ pub(crate) fn parse_amz_date(text: &str) -> Option<i64> {
     Some(days_from_civil(year, month, day) * 86_400 + h * 3600 + m * 60 + s)
 }
 
+/// An HTTP `Date` (IMF-fixdate, `Sun, 06 Nov 1994 08:49:37 GMT`).
+pub(crate) fn http_date(secs: i64) -> String {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let (year, month, day, h, m, s) = parts(secs);
+    let weekday = DAYS[secs.div_euclid(86_400).rem_euclid(7) as usize];
+    let month = MONTHS[(month - 1).clamp(0, 11) as usize];
+    format!("{weekday}, {day:02} {month} {year:04} {h:02}:{m:02}:{s:02} GMT")
+}
+
 /// `2026-12-02T13:00:00Z` for a UNIX time that may be before 1970: the
 /// form of the IMDS credentials' `Expiration` and `LastUpdated`.
 pub(crate) fn iso8601_z(secs: i64) -> String {
@@ -122,6 +134,12 @@ pub(crate) fn iso8601_z(secs: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn http_dates() {
+        assert_eq!(http_date(784_111_777), "Sun, 06 Nov 1994 08:49:37 GMT");
+        assert_eq!(http_date(0), "Thu, 01 Jan 1970 00:00:00 GMT");
+    }
 
     fn at(secs: u64) -> SystemTime {
         UNIX_EPOCH + Duration::from_secs(secs)

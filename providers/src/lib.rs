@@ -7,6 +7,18 @@
 //! Providers build their HTTP client in their constructor. Construct them
 //! only *after* the refresher has forked: threads and connection pools do not
 //! survive `fork()`.
+//!
+//! # Map
+//!
+//! One folder per cloud, each with `mod.rs` (the provider), `api.rs` (the
+//! wire format), `metadata.rs` (who "here" is) and `tests.rs` (against
+//! `mock-cloud`): `cloudscale/`, `exoscale/` (+ `sign.rs`), `hetzner/`,
+//! `digitalocean/`, `aws/` (+ `sign.rs` SigV4, `credentials.rs`). Shared:
+//! `http` (the client recipe, sending, errors), `metadata` (retrying
+//! look-ups), `rate_budget` (reads paced by `RateLimit-*`), `read_share`
+//! (one listing answering every address of an instance), `calls` (the
+//! requests a refresh sent, for metrics), `secret`, `tls` (`ca-file`),
+//! `endpoint` (the URL check), `dry_run`.
 
 use std::fmt;
 use std::future::Future;

@@ -66,7 +66,7 @@ fn master_associates_the_elastic_ip_and_backup_stops() {
     );
     assert!(w.notify(&["INSTANCE", "VI_1", "MASTER"]).status.success());
     assert!(
-        m.wait_for(T, |s| s.eip_instance(EIP).as_deref() == Some(HERE)),
+        m.wait_for(T, |s| s.eip_instance(EIP) == Some(HERE)),
         "{}\n{}",
         w.log_text(),
         shown(&m)
@@ -155,7 +155,7 @@ fn role_credentials_rotate_mid_run_without_a_failed_write() {
     );
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
-        m.wait_for(T, |s| s.eip_instance(EIP).as_deref() == Some(HERE)),
+        m.wait_for(T, |s| s.eip_instance(EIP) == Some(HERE)),
         "{}",
         w.log_text()
     );
@@ -236,7 +236,7 @@ fn a_wrong_secret_a_skewed_clock_a_revoked_role_and_throttling_each_say_so() {
     );
     assert!(w.notify(&["INSTANCE", "VI_1", "MASTER"]).status.success());
     assert!(
-        m.wait_for(T, |s| s.eip_instance(EIP).as_deref() == Some(HERE)),
+        m.wait_for(T, |s| s.eip_instance(EIP) == Some(HERE)),
         "{}",
         w.log_text()
     );

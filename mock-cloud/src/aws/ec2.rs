@@ -308,7 +308,12 @@ impl Handler for Api {
         let action = params.get("Action").map(str::to_string);
         let fault = fault::take(&mut state.fault, &req.method);
         let reply = fault::apply(fault, || {
-            Reply::now(answer(&mut state, &req, raw_path, raw_query, &params))
+            // Every EC2 answer carries the API's clock, which is how a
+            // client can tell its own clock is off.
+            let date = crate::clock::http_date(state.now_secs());
+            Reply::now(
+                answer(&mut state, &req, raw_path, raw_query, &params).with_header("Date", &date),
+            )
         });
         count_writes(&mut state, action.as_deref(), &params);
         let query = raw_query.map(str::to_string);

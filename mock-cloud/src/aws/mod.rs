@@ -210,7 +210,7 @@ impl Ec2State {
     }
 
     /// The mock's clock, whole UNIX seconds.
-    fn now_secs(&self) -> i64 {
+    pub(crate) fn now_secs(&self) -> i64 {
         clock::unix_secs_offset(SystemTime::now(), self.clock_offset)
     }
 

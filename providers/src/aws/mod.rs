@@ -371,11 +371,11 @@ impl Aws {
     fn clock_hint(&self) -> String {
         match *self.skew.lock().unwrap_or_else(|p| p.into_inner()) {
             Some(s) if s.unsigned_abs() > SKEW_WINDOW => format!(
-                " (this node's clock is {} s {} the API's: fix NTP; SigV4 allows about 5 minutes)",
+                " (this node's clock is {} s {} the API's: fix NTP; SigV4 allows a few minutes)",
                 s.unsigned_abs(),
                 if s > 0 { "behind" } else { "ahead of" }
             ),
-            _ => " (check this node's clock, NTP: SigV4 allows about 5 minutes of skew)".into(),
+            _ => " (check this node's clock, NTP: SigV4 allows a few minutes of skew)".into(),
         }
     }
 
@@ -397,8 +397,10 @@ impl Aws {
                 retry_after: None,
                 cause: Cause::RateLimited,
             }),
+            // A clock off by minutes, or (EC2 answers both ways) role
+            // credentials that expired: fresh ones are tried first.
             "RequestExpired" | "RequestTimeTooSkewed" => {
-                CallError::Other(rejected(self.clock_hint()))
+                CallError::StaleKeys(rejected(self.clock_hint()))
             }
             "SignatureDoesNotMatch" => CallError::Other(rejected(
                 " (check aws.secret-access-key: it does not belong to the key id)".into(),
