@@ -7,6 +7,7 @@
 //! drift apart and cost one call each. The beat itself is jittered, so
 //! the instances of a fleet still spread out.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -14,16 +15,29 @@ use tokio::time::Instant;
 
 use crate::backoff::jittered;
 
+/// Off until [`Beat::keep_together`]: then each wait is jittered on its
+/// own, and the tasks spread out.
 #[derive(Debug, Default)]
 pub struct Beat {
     next: Mutex<Option<Instant>>,
+    together: AtomicBool,
 }
 
 impl Beat {
+    /// Whether the tasks wake together (the provider's
+    /// `reads_together`).
+    pub fn keep_together(&self, together: bool) {
+        self.together.store(together, Ordering::Relaxed);
+    }
+
     /// How long until the next beat at least half an `interval` away: a
     /// task that finishes its round late (a back-off, a slow answer) joins
-    /// the beat after, rather than moving everyone's.
+    /// the beat after, rather than moving everyone's. Apart, a jittered
+    /// interval of its own.
     pub fn wait(&self, interval: Duration) -> Duration {
+        if !self.together.load(Ordering::Relaxed) {
+            return jittered(interval, fastrand::f64());
+        }
         self.wait_with(interval, fastrand::f64)
     }
 

@@ -82,6 +82,10 @@ pub async fn refresh_all_with(
         .await
         .clone();
     let beat = Arc::new(Beat::default());
+    beat.keep_together(provider.reads_together());
+    if let Some(h) = &health {
+        h.keep_together(provider.reads_together());
+    }
     let mut set = JoinSet::new();
     for addr in plan.addresses.iter().copied() {
         let task = Task {

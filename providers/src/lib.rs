@@ -284,4 +284,12 @@ pub trait Provider: Send + Sync {
 
     /// Check credentials and reachability; one `Check` per probe.
     fn self_test(&self) -> BoxFuture<'_, Vec<Check>>;
+
+    /// Whether the addresses of an instance are best read at the same
+    /// moment: true where one listing answers them all (`read_share.rs`).
+    /// Elsewhere reads spread out, so 50 addresses are not 50 requests
+    /// (and connections) in one burst.
+    fn reads_together(&self) -> bool {
+        false
+    }
 }

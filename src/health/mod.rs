@@ -123,6 +123,11 @@ impl Health {
         }
     }
 
+    /// Whether the instance's address tasks wake together (`beat.rs`).
+    pub fn keep_together(&self, together: bool) {
+        self.beat.keep_together(together);
+    }
+
     /// What the track file says now, and whether that is a drain: for the
     /// state file (`status/`), read from the state the writers share.
     pub fn track_value(&self) -> (i32, bool) {

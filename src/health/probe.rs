@@ -46,6 +46,7 @@ pub async fn probe_all(
         .get_or_init(|| refresh::build_provider(&plan, Some(&health)))
         .await
         .clone();
+    health.keep_together(provider.reads_together());
     let mut set = JoinSet::new();
     for addr in plan.addresses.iter().copied() {
         set.spawn(probe_one(

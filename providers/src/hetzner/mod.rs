@@ -643,4 +643,8 @@ impl Provider for Hetzner {
     fn self_test(&self) -> BoxFuture<'_, Vec<Check>> {
         Box::pin(self.do_self_test())
     }
+
+    fn reads_together(&self) -> bool {
+        true
+    }
 }
