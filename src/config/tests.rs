@@ -202,13 +202,13 @@ fn numeric_token_is_text_as_in_go() {
 fn provider_errors() {
     assert_eq!(
         err("lock-timeout: 5s\n"),
-        "/etc/floaty.yml: provider: missing; set `provider: NAME` (cloudscale, exoscale, hetzner or digitalocean)"
+        "/etc/floaty.yml: provider: missing; set `provider: NAME` (cloudscale, exoscale, hetzner, digitalocean or aws)"
     );
     assert!(err("provider: ''\n").contains("provider: missing"));
-    let e = err("provider: aws\n");
+    let e = err("provider: gcp\n");
     assert_eq!(
             e,
-            "/etc/floaty.yml: line 1, column 11: provider: \"aws\" is not a supported provider (write cloudscale, exoscale, hetzner or digitalocean)"
+            "/etc/floaty.yml: line 1, column 11: provider: \"gcp\" is not a supported provider (write cloudscale, exoscale, hetzner, digitalocean or aws)"
         );
     assert!(err("provider: Cloudscale\n").contains("did you mean `cloudscale`?"));
 }
