@@ -204,7 +204,12 @@ impl Aws {
             }
         };
         let here = match (settings.mode, &settings.network_interface) {
-            (_, Some(eni)) => Here {
+            (AddressMode::SecondaryPrivateIp, Some(eni)) => Here {
+                instance,
+                eni: Some(eni.clone()),
+                mac: mac_of(&imds, eni).await,
+            },
+            (AddressMode::ElasticIp, Some(eni)) => Here {
                 instance,
                 eni: Some(eni.clone()),
                 mac: None,
@@ -716,6 +721,37 @@ impl Aws {
         };
         vec![keys, instance, addresses]
     }
+}
+
+/// The MAC of a configured ENI, to confirm remaps in its IMDS
+/// `local-ipv4s`: IMDS lists this instance's MACs and each one's
+/// interface id. `None` (remaps then trusted on EC2's answer, said once)
+/// when IMDS does not answer or the ENI is not attached here.
+async fn mac_of(imds: &metadata::Imds, eni: &str) -> Option<String> {
+    let macs = match imds.get("network/interfaces/macs/").await {
+        Ok(list) => list,
+        Err(_) => {
+            tracing::info!(
+                eni,
+                "aws: no instance metadata; remaps of secondary IPs are not confirmed"
+            );
+            return None;
+        }
+    };
+    for mac in macs.lines().map(|l| l.trim().trim_end_matches('/')) {
+        if mac.is_empty() {
+            continue;
+        }
+        let path = format!("network/interfaces/macs/{mac}/interface-id");
+        if imds.get(&path).await.is_ok_and(|id| id == eni) {
+            return Some(mac.to_string());
+        }
+    }
+    tracing::info!(
+        eni,
+        "aws: the interface is not attached here (IMDS); remaps are not confirmed"
+    );
+    None
 }
 
 impl Provider for Aws {

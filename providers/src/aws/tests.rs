@@ -470,3 +470,25 @@ async fn self_test_names_the_credentials_and_the_instance() {
         "{checks:?}"
     );
 }
+
+#[tokio::test]
+async fn a_configured_interface_is_found_in_imds_to_confirm_remaps() {
+    let m = mock();
+    m.set_remap_delay(Duration::from_millis(200));
+    let imds = m.imds(HERE).expect("imds");
+    let p = provider(Settings {
+        network_interface: Some(ENI_HERE.into()),
+        ..settings(&m, &imds, AddressMode::SecondaryPrivateIp)
+    })
+    .await;
+    let t0 = std::time::Instant::now();
+    p.refresh(ip(VIP), Mode::Write, &crate::Open)
+        .await
+        .expect("refresh");
+    assert!(t0.elapsed() >= Duration::from_millis(200), "not confirmed");
+    assert!(imds
+        .requests()
+        .iter()
+        .any(|r| r.path
+            == format!("/latest/meta-data/network/interfaces/macs/{MAC_HERE}/local-ipv4s")));
+}
