@@ -58,8 +58,9 @@ fn man(cmd: clap::Command, out: &mut dyn Write) -> io::Result<()> {
 
 const DESCRIPTION: &str = r#".SH DESCRIPTION
 floaty keeps cloud floating IPs (cloudscale.ch Floating IPs, Exoscale
-Elastic IPs, Hetzner Cloud Floating IPs, DigitalOcean Reserved IPs) pointed
-at whichever node keepalived has made VRRP MASTER.
+Elastic IPs, Hetzner Cloud Floating IPs, DigitalOcean Reserved IPs, AWS
+Elastic IPs or secondary private IPs) pointed at whichever node keepalived
+has made VRRP MASTER.
 It is a drop-in successor of vshn/floaty: same command line, same YAML keys.
 .PP
 In notify mode keepalived runs floaty on every state change, appending

@@ -92,6 +92,11 @@ pub enum ProviderError {
         /// What kind of trouble, for the metrics and `--status`.
         cause: Cause,
     },
+    /// The API answered, and the address is not among what this account
+    /// holds (a listing without it): this node's trouble, like a 404, but
+    /// no status was answered for it, so none is claimed.
+    #[error("{operation}: {message}")]
+    NotFound { operation: String, message: String },
     /// The provider cannot work with what it was given (no token, no server
     /// UUID and no metadata, ...).
     #[error("{0}")]
@@ -186,6 +191,7 @@ impl ProviderError {
             } => Reason::Auth,
             ProviderError::Rejected { status: 404, .. } => Reason::NotFound,
             ProviderError::Rejected { .. } => Reason::Rejected,
+            ProviderError::NotFound { .. } => Reason::NotFound,
             ProviderError::Transient { cause, .. } => match cause {
                 Cause::Timeout => Reason::Timeout,
                 Cause::Connect => Reason::Connect,

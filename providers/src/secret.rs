@@ -55,6 +55,10 @@ impl Secret {
                 retry_after,
                 cause,
             },
+            ProviderError::NotFound { operation, message } => ProviderError::NotFound {
+                operation: self.redact(operation),
+                message: self.redact(message),
+            },
             ProviderError::Setup(m) => ProviderError::Setup(self.redact(m)),
             ProviderError::Withheld { operation } => ProviderError::Withheld {
                 operation: self.redact(operation),

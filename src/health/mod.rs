@@ -73,9 +73,9 @@ impl Verdict {
             // The read went through (the write after it was refused by the
             // gate: a prober never writes).
             ProviderError::Withheld { .. } => Verdict::Ready,
-            ProviderError::Rejected { .. } | ProviderError::Setup(_) => {
-                Verdict::NodeBroken(e.to_string())
-            }
+            ProviderError::Rejected { .. }
+            | ProviderError::NotFound { .. }
+            | ProviderError::Setup(_) => Verdict::NodeBroken(e.to_string()),
             ProviderError::Transient { .. } | ProviderError::Deferred { .. } => Verdict::NoNews,
         }
     }

@@ -542,9 +542,8 @@ impl Aws {
         match self.share.fresh(ip) {
             Some(owner) => Ok(owner),
             // Listed by address, found nowhere: no such Elastic IP.
-            None => Err(ProviderError::Rejected {
+            None => Err(ProviderError::NotFound {
                 operation: "EC2 DescribeAddresses".into(),
-                status: 400,
                 message: format!(
                     "no Elastic IP {ip} in region {} of this account (a typo in keepalived.conf, \
                      or another region?)",
@@ -557,9 +556,8 @@ impl Aws {
     async fn write(&self, ip: IpAddr, gate: &dyn WriteGate) -> Result<(), ProviderError> {
         let (action, params) = match self.mode {
             AddressMode::ElasticIp => {
-                let alloc = self.allocation(ip).ok_or_else(|| ProviderError::Rejected {
+                let alloc = self.allocation(ip).ok_or_else(|| ProviderError::NotFound {
                     operation: "EC2 AssociateAddress".into(),
-                    status: 400,
                     message: format!("Elastic IP {ip} has no allocation id (EC2-Classic?)"),
                 })?;
                 let mut p = vec![("AllocationId".to_string(), alloc)];

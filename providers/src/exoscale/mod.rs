@@ -288,6 +288,7 @@ fn maybe_already_done(e: &ProviderError) -> bool {
         ProviderError::Rejected { status, .. } => !matches!(status, 401 | 403 | 404),
         ProviderError::Transient { message, .. } => message.starts_with("operation "),
         ProviderError::Setup(_)
+        | ProviderError::NotFound { .. }
         | ProviderError::Withheld { .. }
         | ProviderError::Deferred { .. } => false,
     }

@@ -391,9 +391,8 @@ impl Hetzner {
                 return Ok(id);
             }
         }
-        Err(ProviderError::Rejected {
+        Err(ProviderError::NotFound {
             operation: "GET floating_ips".into(),
-            status: 404,
             message: format!(
                 "no Floating IP {ip} in this token's project (is the address in another \
                  project, or a typo in keepalived.conf?)"
